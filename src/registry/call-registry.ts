@@ -1,0 +1,137 @@
+// Keeps the registry current from ARI events and rebuilds it on reconnect.
+// Events must be applied one at a time, in the order they arrived.
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { AriEvent, Channel } from '../ari/models.js';
+import type { Logger } from '../logger.js';
+import { bridgeRecord, channelRecord, isPjsipChannel } from './records.js';
+import type { DialogTags, RegistryStore } from './types.js';
+
+type RegistryRest = Pick<AriRestClient, 'listChannels' | 'listBridges' | 'getChannelVariable'>;
+
+export class CallRegistry {
+  private readonly log: Logger;
+
+  constructor(
+    readonly store: RegistryStore,
+    private readonly rest: RegistryRest,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'registry' });
+  }
+
+  async apply(event: AriEvent): Promise<void> {
+    switch (event.type) {
+      case 'StasisStart':
+        await this.upsertChannel(event.channel);
+        this.lookUpCallIdIfMissing(event.channel);
+        return;
+      case 'ChannelCreated':
+      case 'ChannelStateChange':
+      case 'ChannelHold':
+      case 'ChannelUnhold':
+        await this.upsertChannel(event.channel);
+        return;
+      case 'ChannelVarset':
+        // With subscribeAll these arrive for channels outside our app too.
+        if (event.channel && (await this.store.getChannel(event.channel.id))) await this.upsertChannel(event.channel);
+        return;
+      case 'ChannelHangupRequest':
+        if (await this.store.getChannel(event.channel.id)) await this.store.patchChannel(event.channel.id, { hangingUp: true });
+        return;
+      case 'StasisEnd':
+      case 'ChannelDestroyed':
+        await this.removeChannel(event.channel.id);
+        return;
+      case 'BridgeCreated':
+        await this.store.putBridge(bridgeRecord(event.bridge));
+        return;
+      case 'ChannelEnteredBridge':
+        await this.store.putBridge(bridgeRecord(event.bridge));
+        if (event.channel) {
+          await this.upsertChannel(event.channel);
+          await this.store.patchChannel(event.channel.id, { bridgeId: event.bridge.id });
+        }
+        return;
+      case 'ChannelLeftBridge':
+        await this.store.putBridge(bridgeRecord(event.bridge));
+        await this.leaveBridge(event.channel.id, event.bridge.id);
+        return;
+      case 'BridgeDestroyed':
+        for (const id of event.bridge.channels) await this.leaveBridge(id, event.bridge.id);
+        await this.store.removeBridge(event.bridge.id);
+        return;
+      case 'ChannelTransfer':
+        return; // Transfers are the transfer handler's; topology comes from the events above.
+    }
+  }
+
+  /** Rebuilds everything from Asterisk's current channels and bridges. */
+  async resync(): Promise<void> {
+    const [channels, bridges] = await Promise.all([this.rest.listChannels(), this.rest.listBridges()]);
+    const bridgeOf = new Map<string, string>();
+    for (const b of bridges) for (const id of b.channels) bridgeOf.set(id, b.id);
+    const previous = new Map((await this.store.listChannels()).map((c) => [c.id, c]));
+    const records = channels.map((c) => ({
+      ...channelRecord(c, previous.get(c.id)),
+      bridgeId: bridgeOf.get(c.id),
+      hangingUp: false,
+    }));
+    await this.store.replaceAll(records, bridges.map(bridgeRecord));
+    for (const c of channels) this.lookUpCallIdIfMissing(c);
+    this.log.info({ channels: channels.length, bridges: bridges.length }, 'registry resynced from ARI');
+  }
+
+  /**
+   * The SIP dialog tags of a channel, read from Asterisk once and cached.
+   * Undefined when they cannot be read (not PJSIP, gone).
+   */
+  async dialogTags(channelId: string): Promise<DialogTags | undefined> {
+    const record = await this.store.getChannel(channelId);
+    if (!record) return undefined;
+    if (record.dialogTags) return record.dialogTags;
+    try {
+      const [local, remote] = await Promise.all([
+        this.rest.getChannelVariable(channelId, 'CHANNEL(pjsip,local_tag)'),
+        this.rest.getChannelVariable(channelId, 'CHANNEL(pjsip,remote_tag)'),
+      ]);
+      const tags = { local, remote };
+      await this.store.patchChannel(channelId, { dialogTags: tags });
+      return tags;
+    } catch (err) {
+      this.log.warn({ err, channelId }, 'could not read SIP dialog tags');
+      return undefined;
+    }
+  }
+
+  private async upsertChannel(channel: Channel): Promise<void> {
+    await this.store.putChannel(channelRecord(channel, await this.store.getChannel(channel.id)));
+  }
+
+  private async removeChannel(id: string): Promise<void> {
+    const record = await this.store.getChannel(id);
+    if (record?.bridgeId) await this.dropMember(record.bridgeId, id);
+    await this.store.removeChannel(id);
+  }
+
+  private async leaveBridge(channelId: string, bridgeId: string): Promise<void> {
+    const record = await this.store.getChannel(channelId);
+    if (record?.bridgeId === bridgeId) await this.store.patchChannel(channelId, { bridgeId: undefined });
+  }
+
+  private async dropMember(bridgeId: string, channelId: string): Promise<void> {
+    const bridge = await this.store.getBridge(bridgeId);
+    if (bridge) await this.store.putBridge({ ...bridge, channelIds: bridge.channelIds.filter((c) => c !== channelId) });
+  }
+
+  // Asterisk 20+ fills protocol_id; older ones, or a snapshot taken before
+  // the SIP dialog existed, need the dialplan function. Runs in the
+  // background: the event queue must not wait on a REST round trip.
+  private lookUpCallIdIfMissing(channel: Channel): void {
+    if (channel.protocol_id || !isPjsipChannel(channel.name)) return;
+    this.rest
+      .getChannelVariable(channel.id, 'CHANNEL(pjsip,call-id)')
+      .then((callId) => (callId ? this.store.patchChannel(channel.id, { callId }) : undefined))
+      .catch((err: unknown) => this.log.warn({ err, channelId: channel.id }, 'could not read the SIP Call-ID'));
+  }
+}
+

@@ -1,0 +1,61 @@
+// The call registry's records and the store interface.
+// The store is asynchronous so that a shared store (Redis) can implement it;
+// the in-memory store answers at once.
+import type { CallerId, ChannelState } from '../ari/models.js';
+
+export interface DialogTags {
+  /** Asterisk's own tag on the SIP dialog: CHANNEL(pjsip,local_tag). */
+  local: string;
+  /** The phone's tag: CHANNEL(pjsip,remote_tag). */
+  remote: string;
+}
+
+export interface ChannelRecord {
+  id: string;
+  name: string;
+  state: ChannelState;
+  /** SIP Call-ID; undefined for Local channels and until it is known. */
+  callId: string | undefined;
+  caller: CallerId;
+  /** The bridge the channel is in, if any. */
+  bridgeId: string | undefined;
+  /** Read on demand, only when a Replaces dialog must be matched by tags. */
+  dialogTags: DialogTags | undefined;
+  /** A hangup was requested: the channel is going away. */
+  hangingUp: boolean;
+  /** This service started music on hold on it, so this service must stop it. */
+  mohByService: boolean;
+}
+
+export interface BridgeRecord {
+  id: string;
+  name: string;
+  channelIds: string[];
+}
+
+export interface RegistryCounts {
+  channels: number;
+  bridges: number;
+  callIds: number;
+}
+
+export interface RegistryStore {
+  getChannel(id: string): Promise<ChannelRecord | undefined>;
+  getBridge(id: string): Promise<BridgeRecord | undefined>;
+  /** Channels carrying this SIP Call-ID (two for a call looped through Asterisk). */
+  channelsByCallId(callId: string): Promise<ChannelRecord[]>;
+  /** True for a channel that left recently (kept a short while, then forgotten). */
+  recentlyEnded(id: string): Promise<boolean>;
+
+  putChannel(record: ChannelRecord): Promise<void>;
+  patchChannel(id: string, patch: Partial<Omit<ChannelRecord, 'id'>>): Promise<void>;
+  removeChannel(id: string): Promise<void>;
+  putBridge(record: BridgeRecord): Promise<void>;
+  removeBridge(id: string): Promise<void>;
+  /** Replaces everything, as after a resync from GET /channels and /bridges. */
+  replaceAll(channels: ChannelRecord[], bridges: BridgeRecord[]): Promise<void>;
+
+  listChannels(): Promise<ChannelRecord[]>;
+  listBridges(): Promise<BridgeRecord[]>;
+  counts(): Promise<RegistryCounts>;
+}

@@ -1,0 +1,107 @@
+// Wires the ARI connection, the registry and the transfer handler together.
+// Events are applied strictly in arrival order through one queue; a resync
+// after every (re)connection goes through the same queue, so events that
+// arrive while it runs are applied on top of the fresh snapshot.
+import { AriEventStream } from './ari/event-stream.js';
+import type { AriEvent } from './ari/models.js';
+import { AriRestClient } from './ari/rest-client.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { CallRegistry } from './registry/call-registry.js';
+import { MemoryRegistryStore } from './registry/memory-store.js';
+import type { RegistryStore } from './registry/types.js';
+import { TransferHandler, type TransferSummary } from './transfer/transfer-handler.js';
+
+export interface ServiceOptions {
+  store?: RegistryStore;
+  onTransferFinished?: (summary: TransferSummary) => void;
+  /** Test hook: shorter reconnect delays. */
+  reconnectInitialMs?: number;
+}
+
+export class TransferService {
+  readonly rest: AriRestClient;
+  readonly registry: CallRegistry;
+  readonly transfers: TransferHandler;
+  private readonly events: AriEventStream;
+  private readonly log: Logger;
+  private queue: Promise<void> = Promise.resolve();
+  private synced = false;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(config: Config, logger: Logger, options: ServiceOptions = {}) {
+    this.log = logger;
+    const ari = config.ari;
+    this.rest = new AriRestClient({ url: ari.url, username: ari.username, password: ari.password, timeoutMs: ari.requestTimeoutMs });
+    this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
+    this.transfers = new TransferHandler({
+      rest: this.rest,
+      registry: this.registry,
+      logger,
+      ...(options.onTransferFinished ? { onFinished: options.onTransferFinished } : {}),
+    });
+    this.events = new AriEventStream(
+      {
+        url: ari.url,
+        username: ari.username,
+        password: ari.password,
+        app: ari.app,
+        subscribeAll: ari.subscribeAll,
+        reconnectMaxMs: ari.reconnectMaxDelayMs,
+        ...(options.reconnectInitialMs !== undefined ? { reconnectInitialMs: options.reconnectInitialMs } : {}),
+        logger,
+      },
+      {
+        onOpen: () => this.onOpen(),
+        onClose: () => {
+          this.synced = false;
+        },
+        onEvent: (event) => this.enqueue(() => this.onEvent(event)),
+      },
+    );
+  }
+
+  /** Connected to ARI and the registry rebuilt since. */
+  get ready(): boolean {
+    return this.events.connected && this.synced;
+  }
+
+  start(): void {
+    this.log.info({ url: this.events.endpoint }, 'starting: connecting to ARI');
+    this.events.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.resyncTimer);
+    await this.events.stop();
+    await this.queue;
+    await this.transfers.idle();
+    this.log.info('stopped');
+  }
+
+  private onOpen(): void {
+    this.synced = false;
+    this.enqueue(() => this.resync());
+  }
+
+  private async resync(): Promise<void> {
+    try {
+      await this.registry.resync();
+      this.synced = true;
+    } catch (err) {
+      this.log.error({ err }, 'registry resync failed; retrying');
+      if (!this.stopping) this.resyncTimer = setTimeout(() => this.onOpen(), 1000);
+    }
+  }
+
+  private async onEvent(event: AriEvent): Promise<void> {
+    await this.registry.apply(event);
+    if (event.type === 'ChannelTransfer') await this.transfers.onChannelTransfer(event);
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((err: unknown) => this.log.error({ err }, 'event processing failed'));
+  }
+}

@@ -1,0 +1,104 @@
+// Carries out an AttendedPlan against ARI, undoing the bridge moves if one
+// fails. Order matters only where the phone or the parties would notice:
+// the media path first, then the final NOTIFY, then the cleanup.
+import { isAriError } from '../ari/errors.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { Logger } from '../logger.js';
+import type { CallRegistry } from '../registry/call-registry.js';
+import type { AttendedPlan, Move } from './attended-plan.js';
+import { sendProgress, type ProgressResult } from './progress.js';
+
+export type ExecutorRest = Pick<
+  AriRestClient,
+  'addChannel' | 'hangup' | 'destroyBridge' | 'stopMoh' | 'transferProgress'
+>;
+
+export interface ExecutionContext {
+  rest: ExecutorRest;
+  registry: CallRegistry;
+  log: Logger;
+}
+
+export type ExecutionResult =
+  | { ok: true; answered: ProgressResult }
+  | { ok: false; failedStep: string; error: unknown; undone: boolean };
+
+export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext): Promise<ExecutionResult> {
+  const { rest, log } = ctx;
+
+  const moved: Move[] = [];
+  for (const move of plan.moves) {
+    try {
+      await rest.addChannel(move.to, move.channelId);
+      moved.push(move);
+      log.info({ step: 'move', channelId: move.channelId, from: move.from, to: move.to }, 'transferee moved to the target bridge');
+    } catch (error) {
+      log.error({ step: 'move', err: error, channelId: move.channelId, to: move.to }, 'bridge move failed; undoing');
+      const undone = await undoMoves(moved, ctx);
+      return { ok: false, failedStep: `move ${move.channelId} to bridge ${move.to}`, error, undone };
+    }
+  }
+
+  // The parties now talk: tell the phone, stop our music, drop the replaced leg.
+  const [answered] = await Promise.all([
+    sendProgress(rest, log, plan.sourceId, 'channel_answered'),
+    ...plan.stopMohOn.map((id) => stopMusic(id, ctx)),
+    hangUpUnlessGone(plan.replacedId, ctx),
+  ]);
+  // The source leg goes only after the final NOTIFY is queued on its dialog,
+  // so the phone gets the 200 sipfrag before the BYE.
+  await Promise.all([
+    hangUpUnlessGone(plan.sourceId, ctx),
+    ...plan.destroyBridges.map((id) => destroyBridge(id, ctx)),
+  ]);
+  return { ok: true, answered };
+}
+
+async function undoMoves(moved: Move[], { rest, log }: ExecutionContext): Promise<boolean> {
+  let undone = true;
+  for (const move of [...moved].reverse()) {
+    try {
+      await rest.addChannel(move.from, move.channelId);
+      log.info({ step: 'undo-move', channelId: move.channelId, to: move.from }, 'transferee moved back');
+    } catch (err) {
+      undone = false;
+      log.error({ step: 'undo-move', err, channelId: move.channelId, to: move.from }, 'could not move the transferee back');
+    }
+  }
+  return undone;
+}
+
+async function stopMusic(channelId: string, { rest, registry, log }: ExecutionContext): Promise<void> {
+  try {
+    await rest.stopMoh(channelId);
+    log.info({ step: 'stop-moh', channelId }, 'music on hold stopped on the transferee');
+  } catch (err) {
+    if (!isAriError(err, 404)) log.warn({ step: 'stop-moh', err, channelId }, 'could not stop music on hold');
+  }
+  await registry.store.patchChannel(channelId, { mohByService: false });
+}
+
+async function hangUpUnlessGone(channelId: string, { rest, registry, log }: ExecutionContext): Promise<void> {
+  const record = await registry.store.getChannel(channelId);
+  if (!record || record.hangingUp) {
+    log.info({ step: 'hangup', channelId }, 'leg already hung up by the phone');
+    return;
+  }
+  try {
+    await rest.hangup(channelId, 'normal');
+    log.info({ step: 'hangup', channelId }, 'leg hung up');
+  } catch (err) {
+    if (isAriError(err, 404)) log.info({ step: 'hangup', channelId }, 'leg already gone');
+    else log.error({ step: 'hangup', err, channelId }, 'could not hang up the leg');
+  }
+}
+
+async function destroyBridge(bridgeId: string, { rest, log }: ExecutionContext): Promise<void> {
+  try {
+    await rest.destroyBridge(bridgeId);
+    log.info({ step: 'destroy-bridge', bridgeId }, 'emptied bridge deleted');
+  } catch (err) {
+    if (isAriError(err, 404)) log.info({ step: 'destroy-bridge', bridgeId }, 'bridge already gone');
+    else log.error({ step: 'destroy-bridge', err, bridgeId }, 'could not delete the emptied bridge');
+  }
+}

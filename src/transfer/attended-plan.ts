@@ -1,0 +1,166 @@
+// Planning an attended transfer: a pure function of the ChannelTransfer
+// event and a snapshot of the registry. No I/O here, so every branch can be
+// tested exhaustively; transfer-executor.ts carries the plan out.
+//
+// The phone owns two legs: the source S (the REFER arrived on it) and the
+// replaced leg R (named by Replaces). Their peers must end up talking:
+//
+//   P(S) --- BS --- S          P(S) --- BR --- P(R)
+//   P(R) --- BR --- R    =>    S, R hung up; BS deleted
+//
+// One addChannel per peer suffices: Asterisk takes a channel out of its
+// current Stasis bridge by itself before adding it to the new one.
+import type { ChannelTransferEvent } from '../ari/models.js';
+import type { BridgeRecord, ChannelRecord } from '../registry/types.js';
+
+export interface TopologySnapshot {
+  channels: ReadonlyMap<string, ChannelRecord>;
+  bridges: ReadonlyMap<string, BridgeRecord>;
+  /** Channels whose SIP Call-ID is the Replaces Call-ID (with tags where read). */
+  callIdCandidates: readonly ChannelRecord[];
+}
+
+export type RejectionReason =
+  | 'source-gone'
+  | 'source-not-bridged'
+  | 'unknown-dialog'
+  | 'ambiguous-dialog'
+  | 'replaces-itself'
+  | 'replaced-gone'
+  | 'replaced-not-bridged'
+  | 'same-bridge'
+  | 'no-transferee'
+  | 'no-target';
+
+export interface Rejection {
+  ok: false;
+  reason: RejectionReason;
+  detail: string;
+}
+
+export interface Move {
+  channelId: string;
+  from: string;
+  to: string;
+}
+
+export interface AttendedPlan {
+  ok: true;
+  sourceId: string;
+  replacedId: string;
+  /** Who found R: Asterisk (in the event) or this service (by Call-ID and tags). */
+  resolvedBy: 'asterisk' | 'registry';
+  sourceBridgeId: string;
+  targetBridgeId: string;
+  transfereeIds: string[];
+  targetIds: string[];
+  moves: Move[];
+  /** Music this service started on a transferee: stop it once connected. */
+  stopMohOn: string[];
+  /** After the final state: the phone's two legs, unless already going. */
+  hangups: string[];
+  /** The bridge left empty by the moves. */
+  destroyBridges: string[];
+}
+
+export type AttendedPlanResult = AttendedPlan | Rejection;
+
+export interface ReplacesDialog {
+  callId: string;
+  fromTag: string | undefined;
+  toTag: string | undefined;
+}
+
+export function replacesDialog(event: ChannelTransferEvent): ReplacesDialog | undefined {
+  const dest = event.refer_to.requested_destination;
+  if (!dest.protocol_id) return undefined;
+  const param = (name: string) => dest.additional_protocol_params?.find((p) => p.parameter_name === name)?.parameter_value;
+  return { callId: dest.protocol_id, fromTag: param('from') || undefined, toTag: param('to') || undefined };
+}
+
+function reject(reason: RejectionReason, detail: string): Rejection {
+  return { ok: false, reason, detail };
+}
+
+export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot): AttendedPlanResult {
+  const sourceId = event.referred_by.source_channel.id;
+  const source = topo.channels.get(sourceId);
+  if (!source || source.hangingUp) return reject('source-gone', `transferer channel ${sourceId} is gone`);
+
+  const replaced = resolveReplaced(event, topo);
+  if (!replaced.ok) return replaced;
+  const replacedId = replaced.channel.id;
+  if (replacedId === sourceId) return reject('replaces-itself', `Replaces names the REFER's own dialog (${sourceId})`);
+  if (replaced.channel.hangingUp) return reject('replaced-gone', `replaced channel ${replacedId} is hanging up`);
+
+  const sourceBridge = source.bridgeId ? topo.bridges.get(source.bridgeId) : undefined;
+  if (!sourceBridge) return reject('source-not-bridged', `transferer channel ${sourceId} is in no bridge`);
+  const targetBridge = replaced.channel.bridgeId ? topo.bridges.get(replaced.channel.bridgeId) : undefined;
+  if (!targetBridge) return reject('replaced-not-bridged', `replaced channel ${replacedId} is in no bridge`);
+  if (sourceBridge.id === targetBridge.id) {
+    return reject('same-bridge', `both legs are in bridge ${sourceBridge.id}: the transfer would join the call to itself`);
+  }
+
+  const live = (id: string) => {
+    const c = topo.channels.get(id);
+    return c !== undefined && !c.hangingUp;
+  };
+  const transfereeIds = sourceBridge.channelIds.filter((id) => id !== sourceId && id !== replacedId && live(id));
+  if (transfereeIds.length === 0) return reject('no-transferee', `nobody left with the transferer in bridge ${sourceBridge.id}`);
+  const targetIds = targetBridge.channelIds.filter((id) => id !== replacedId && id !== sourceId && live(id));
+  if (targetIds.length === 0) return reject('no-target', `nobody left on the consultation call in bridge ${targetBridge.id}`);
+
+  return {
+    ok: true,
+    sourceId,
+    replacedId,
+    resolvedBy: replaced.by,
+    sourceBridgeId: sourceBridge.id,
+    targetBridgeId: targetBridge.id,
+    transfereeIds,
+    targetIds,
+    moves: transfereeIds.map((channelId) => ({ channelId, from: sourceBridge.id, to: targetBridge.id })),
+    stopMohOn: transfereeIds.filter((id) => topo.channels.get(id)?.mohByService),
+    hangups: [replacedId, sourceId],
+    destroyBridges: [sourceBridge.id],
+  };
+}
+
+type Resolved = { ok: true; channel: ChannelRecord; by: 'asterisk' | 'registry' } | Rejection;
+
+function resolveReplaced(event: ChannelTransferEvent, topo: TopologySnapshot): Resolved {
+  const byAsterisk = event.refer_to.destination_channel;
+  if (byAsterisk) {
+    const record = topo.channels.get(byAsterisk.id);
+    if (!record) return reject('replaced-gone', `replaced channel ${byAsterisk.id} is gone`);
+    return { ok: true, channel: record, by: 'asterisk' };
+  }
+  const dialog = replacesDialog(event);
+  if (!dialog) return reject('unknown-dialog', 'the REFER names no Replaces dialog');
+  const sourceId = event.referred_by.source_channel.id;
+  const matches = topo.callIdCandidates.filter((c) => c.callId === dialog.callId && tagsMatch(c, dialog));
+  // A looped call can put the same Call-ID on two channels, one of them the
+  // source's own dialog partner; the tags tell them apart where known.
+  const others = matches.filter((c) => c.id !== sourceId);
+  if (others.length === 0) {
+    if (matches.length > 0) return reject('replaces-itself', `Replaces names the REFER's own dialog (${sourceId})`);
+    return reject('unknown-dialog', `no call with SIP Call-ID ${dialog.callId} and matching tags`);
+  }
+  if (others.length > 1) {
+    return reject('ambiguous-dialog', `${others.length} calls match SIP Call-ID ${dialog.callId}; the tags do not single one out`);
+  }
+  return { ok: true, channel: others[0]!, by: 'registry' };
+}
+
+// Replaces names the dialog's from-tag and to-tag. For a call the phone made,
+// from = the phone's tag (Asterisk's remote tag) and to = Asterisk's local
+// tag; for a call Asterisk made, the other way round. Either orientation is
+// the same dialog. Tags not known on one side do not exclude a candidate.
+function tagsMatch(channel: ChannelRecord, dialog: ReplacesDialog): boolean {
+  const tags = channel.dialogTags;
+  if (!tags || dialog.fromTag === undefined || dialog.toTag === undefined) return true;
+  return (
+    (tags.remote === dialog.fromTag && tags.local === dialog.toTag) ||
+    (tags.local === dialog.fromTag && tags.remote === dialog.toTag)
+  );
+}

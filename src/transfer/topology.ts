@@ -1,0 +1,48 @@
+// Gathers, from the registry, everything planAttended needs to decide.
+// This is the only asynchronous part of planning (registry reads and, for a
+// Replaces dialog Asterisk did not resolve, the candidates' SIP tags).
+import type { ChannelTransferEvent } from '../ari/models.js';
+import type { CallRegistry } from '../registry/call-registry.js';
+import type { BridgeRecord, ChannelRecord } from '../registry/types.js';
+import { replacesDialog, type TopologySnapshot } from './attended-plan.js';
+
+export async function gatherTopology(event: ChannelTransferEvent, registry: CallRegistry): Promise<TopologySnapshot> {
+  const { store } = registry;
+  const channels = new Map<string, ChannelRecord>();
+  const bridges = new Map<string, BridgeRecord>();
+
+  const addChannel = async (id: string) => {
+    if (channels.has(id)) return channels.get(id);
+    const record = await store.getChannel(id);
+    if (record) channels.set(id, record);
+    return record;
+  };
+  // A leg and everyone in its bridge.
+  const addLeg = async (id: string) => {
+    const record = await addChannel(id);
+    if (!record?.bridgeId || bridges.has(record.bridgeId)) return;
+    const bridge = await store.getBridge(record.bridgeId);
+    if (!bridge) return;
+    bridges.set(bridge.id, bridge);
+    await Promise.all(bridge.channelIds.map(addChannel));
+  };
+
+  await addLeg(event.referred_by.source_channel.id);
+  const resolved = event.refer_to.destination_channel;
+  let callIdCandidates: ChannelRecord[] = [];
+  if (resolved) {
+    await addLeg(resolved.id);
+  } else {
+    const dialog = replacesDialog(event);
+    if (dialog) {
+      const found = await store.channelsByCallId(dialog.callId);
+      const needTags = dialog.fromTag !== undefined && dialog.toTag !== undefined;
+      callIdCandidates = await Promise.all(
+        found.map(async (c) => ({ ...c, dialogTags: needTags ? await registry.dialogTags(c.id) : c.dialogTags })),
+      );
+      await Promise.all(callIdCandidates.map((c) => addLeg(c.id)));
+      for (const c of callIdCandidates) channels.set(c.id, c);
+    }
+  }
+  return { channels, bridges, callIdCandidates };
+}
