@@ -5,18 +5,18 @@ import { isAriError } from '../ari/errors.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
+import type { TransferProgressState } from '../ari/models.js';
 import type { AttendedPlan, Move } from './attended-plan.js';
-import { sendProgress, type ProgressResult } from './progress.js';
+import type { ProgressResult } from './progress.js';
 
-export type ExecutorRest = Pick<
-  AriRestClient,
-  'addChannel' | 'hangup' | 'destroyBridge' | 'stopMoh' | 'transferProgress'
->;
+export type ExecutorRest = Pick<AriRestClient, 'addChannel' | 'hangup' | 'destroyBridge' | 'stopMoh'>;
 
 export interface ExecutionContext {
   rest: ExecutorRest;
   registry: CallRegistry;
   log: Logger;
+  /** Sends transfer_progress on the transfer's source channel. */
+  progress(state: TransferProgressState): Promise<ProgressResult>;
 }
 
 export type ExecutionResult =
@@ -24,7 +24,7 @@ export type ExecutionResult =
   | { ok: false; failedStep: string; error: unknown; undone: boolean };
 
 export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext): Promise<ExecutionResult> {
-  const { rest, log } = ctx;
+  const { rest, log, progress } = ctx;
 
   const moved: Move[] = [];
   for (const move of plan.moves) {
@@ -41,7 +41,7 @@ export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext)
 
   // The parties now talk: tell the phone, stop our music, drop the replaced leg.
   const [answered] = await Promise.all([
-    sendProgress(rest, log, plan.sourceId, 'channel_answered'),
+    progress('channel_answered'),
     ...plan.stopMohOn.map((id) => stopMusic(id, ctx)),
     hangUpUnlessGone(plan.replacedId, ctx),
   ]);

@@ -146,7 +146,7 @@ export class TransferHandler {
       'attended transfer planned',
     );
 
-    const executed = await executeAttended(plan, { rest: this.deps.rest, registry: this.deps.registry, log });
+    const executed = await executeAttended(plan, { rest: this.deps.rest, registry: this.deps.registry, log, progress });
     if (!executed.ok) {
       await progress('channel_unavailable');
       const undo = executed.undone ? 'undone' : 'NOT fully undone';
