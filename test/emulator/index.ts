@@ -1,0 +1,18 @@
+// Public entry of the ARI emulator used by unit, e2e and conformance tests.
+export { AriEmulator } from './emulator.js';
+export type { InboundCallOptions, OriginateParams } from './dialing.js';
+export type {
+  AriEmulatorOptions,
+  EmittedEvent,
+  EmulatedBridge,
+  EmulatedChannel,
+  EndpointBehaviour,
+  FailureInjection,
+  HangupBy,
+  HangupRecord,
+  ReferHandle,
+  ReferNotify,
+  ReferSpec,
+  RequestRecord,
+  SipDialog,
+} from './types.js';

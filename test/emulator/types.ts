@@ -1,0 +1,218 @@
+// Types of the ARI emulator: its options, the in-memory records of channels
+// and bridges, and the read-only views the public API hands to tests.
+
+import type { Bridge, CallerId, Channel, ChannelState, DialplanCep, ReferTo, ReferredBy } from '../../src/ari/models.js';
+
+export interface AriEmulatorOptions {
+  /** Stasis application inbound calls enter (`Stasis(<app>)` in the emulated dialplan). Default `ari-transfer`. */
+  app?: string;
+  /** ARI user (ari.conf). Default `asterisk`. */
+  username?: string;
+  /** ARI password (ari.conf). Default `secret`. */
+  password?: string;
+  /** Asterisk `systemname`, the prefix of channel ids (`emu-1795265271.10`). Default `emu`. */
+  systemName?: string;
+  /** `asterisk_id` put on every event (the traces show the entity id `02:fc:00:00:00:01`). */
+  asteriskId?: string;
+  /** Dialplan context of the PJSIP endpoints. Default `from-phones` as in the traces. */
+  context?: string;
+  /**
+   * Also emit the events the traces show around the interesting ones (ChannelDialplan,
+   * ChannelVarset STASISSTATUS/BRIDGEPEER, Dial), so clients are exercised with
+   * event types they must ignore. Default true.
+   */
+  noiseEvents?: boolean;
+  /** Like ari.conf `channelvars`: variables/functions put into every channel snapshot. */
+  channelvars?: string[];
+  /** TCP port, default 0 (random). */
+  port?: number;
+}
+
+/** What an originated call to a PJSIP endpoint does (the far-end phone's behaviour). */
+export type EndpointBehaviour =
+  /** Rings, then answers after `afterMs` (default 5). */
+  | { kind: 'answer'; afterMs?: number }
+  /** Rings, then 486 Busy Here after `afterMs` (default 5): cause 17. */
+  | { kind: 'busy'; afterMs?: number }
+  /** Rings, then 603 Decline after `afterMs` (default 5): cause 21. */
+  | { kind: 'reject'; afterMs?: number }
+  /** Rings, then 503 after `afterMs` (default 5): cause 34. */
+  | { kind: 'congestion'; afterMs?: number }
+  /** Rings until the originate `timeout` (then cause 19) or until hung up / answered by the test. */
+  | { kind: 'no-answer' }
+  /** Asterisk cannot create the channel at all (unknown endpoint, no contact): originate answers 500. */
+  | { kind: 'unreachable' };
+
+/** The SIP dialog of a PJSIP channel as Asterisk sees it. */
+export interface SipDialog {
+  callId: string;
+  /** Asterisk's tag. */
+  localTag: string;
+  /** The phone's tag. */
+  remoteTag: string;
+}
+
+export type ChannelTech = 'PJSIP' | 'Local';
+export type HangupBy = 'phone' | 'ari' | 'asterisk';
+
+/** Internal, mutable record of a live channel. */
+export interface ChannelRecord {
+  id: string;
+  name: string;
+  tech: ChannelTech;
+  /** PJSIP endpoint name, or the Local channel's `exten@context`. */
+  endpoint: string;
+  direction: 'inbound' | 'outbound';
+  /** Runs a dialplan (inbound calls, the `;2` half of a Local channel): gets the PBX's own hangup request. */
+  hasPbx: boolean;
+  /** Stasis application the channel belongs to. */
+  app: string;
+  args: string[];
+  state: ChannelState;
+  protocolId: string;
+  caller: CallerId;
+  connected: CallerId;
+  dialplan: Required<DialplanCep>;
+  creationtime: string;
+  language: string;
+  inStasis: boolean;
+  bridgeId?: string;
+  mohPlaying: boolean;
+  mohClass?: string;
+  ringing: boolean;
+  onHold: boolean;
+  dialog?: SipDialog;
+  variables: Map<string, string>;
+  /** The other half of a Local channel pair. */
+  localPeerId?: string;
+  localHalf?: 1 | 2;
+  hangingUp: boolean;
+  /** Pending dial timers (answer/busy/timeout) of an originated channel. */
+  dialTimers: NodeJS.Timeout[];
+}
+
+export interface BridgeRecord {
+  id: string;
+  name: string;
+  bridgeType: 'mixing' | 'holding';
+  technology: string;
+  channels: string[];
+  creationtime: string;
+  mohPlaying: boolean;
+  mohClass?: string;
+}
+
+/** Read-only view of a live channel for assertions. */
+export interface EmulatedChannel {
+  id: string;
+  name: string;
+  state: ChannelState;
+  tech: ChannelTech;
+  endpoint: string;
+  direction: 'inbound' | 'outbound';
+  app: string;
+  args: string[];
+  inStasis: boolean;
+  bridgeId?: string;
+  mohPlaying: boolean;
+  mohClass?: string;
+  /** Ringing indicated to the phone with `POST /channels/{id}/ring`. */
+  ringing: boolean;
+  /** The phone put the call on hold (phoneHolds). */
+  onHold: boolean;
+  caller: CallerId;
+  connected: CallerId;
+  protocolId: string;
+  dialog?: SipDialog;
+  variables: Record<string, string>;
+}
+
+/** Read-only view of a live bridge for assertions. */
+export interface EmulatedBridge {
+  id: string;
+  name: string;
+  type: 'mixing' | 'holding';
+  technology: string;
+  channels: string[];
+  mohPlaying: boolean;
+  mohClass?: string;
+}
+
+export interface HangupRecord {
+  channelId: string;
+  name: string;
+  cause: number;
+  by: HangupBy;
+}
+
+export interface RequestRecord {
+  method: string;
+  /** Path without the `/ari` prefix, as in the traces' rest.jsonl. */
+  path: string;
+  query: Record<string, string>;
+  status: number;
+}
+
+/** An event as sent on the WebSocket (the fields the emulator's events can carry, plus any other). */
+export interface EmittedEvent {
+  type: string;
+  timestamp: string;
+  application: string;
+  asterisk_id?: string;
+  channel?: Channel;
+  bridge?: Bridge;
+  state?: string;
+  cause?: number;
+  cause_txt?: string;
+  soft?: boolean;
+  args?: string[];
+  refer_to?: ReferTo;
+  referred_by?: ReferredBy;
+  [key: string]: unknown;
+}
+
+/** `emu.failNext()`: the next matching REST request(s) fail, without any state change. */
+export interface FailureInjection {
+  method: string;
+  /** Tested against the path without the `/ari` prefix (e.g. `/bridges/b1/addChannel`). */
+  path: RegExp;
+  /** Only requests whose query has these exact values. */
+  query?: Record<string, string>;
+  status: number;
+  /** `{"message": ...}` of the response; default: the HTTP reason phrase. */
+  message?: string;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+}
+
+export type ReferSpec =
+  | { kind: 'blind'; destination: string; expires?: number }
+  | {
+      kind: 'attended';
+      destination: string;
+      replaces: { callId: string; fromTag: string; toTag: string };
+      /** false: a dialog Asterisk does not know (behind a proxy, another PBX). Default true. */
+      resolvable?: boolean;
+      expires?: number;
+    };
+
+export interface ReferNotify {
+  /** sipfrag status code (`SIP/2.0 100 Trying` → 100). 0 is pjproject's `SIP/2.0 0 Default status message`. */
+  code: number;
+  subscriptionState: 'active' | 'terminated';
+}
+
+export interface ReferHandle {
+  id: string;
+  sourceChannelId: string;
+  kind: 'blind' | 'attended';
+  destination: string;
+  /** sipfrag status codes of the NOTIFYs the phone received, in order. */
+  sipfrags: number[];
+  /** The NOTIFYs in detail. */
+  notifies: ReferNotify[];
+  /** The implicit subscription is terminated. */
+  terminated: boolean;
+  /** Resolves with `sipfrags` once terminated; rejects on timeout listing what was received. */
+  waitForTermination(timeoutMs?: number): Promise<number[]>;
+}
