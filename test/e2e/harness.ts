@@ -1,0 +1,107 @@
+// The service, in-process, against the ARI emulator over real HTTP and
+// WebSocket on loopback. Scenarios set calls up the way the recorded
+// traces' harness did, then let phones REFER and observe the outcome.
+import type { Channel } from '../../src/ari/models.js';
+import { loadConfig } from '../../src/config.js';
+import { TransferService } from '../../src/service.js';
+import type { TransferSummary } from '../../src/transfer/transfer-handler.js';
+import { AriEmulator } from '../emulator/index.js';
+import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
+
+export interface Harness {
+  emu: AriEmulator;
+  service: TransferService;
+  logs: CapturedLogs;
+  finished: TransferSummary[];
+  close(): Promise<void>;
+}
+
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
+  const logs = captureLogs('debug');
+  const finished: TransferSummary[] = [];
+  const config = loadConfig({ ARI_URL: emu.url, ARI_USERNAME: 'asterisk', ARI_PASSWORD: 'pw-secret', ARI_RECONNECT_MAX_MS: '200', ...env });
+  const service = new TransferService(config, logs.logger, { onTransferFinished: (s) => finished.push(s), reconnectInitialMs: 20 });
+  service.start();
+  await waitUntil(() => service.ready, 'the service to connect and sync');
+  return {
+    emu,
+    service,
+    logs,
+    finished,
+    async close() {
+      await service.stop();
+      await emu.close();
+    },
+  };
+}
+
+export async function waitUntil(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Call legs of DESIGN.md's schema: A --- bridge1 --- B (held), C --- bridge2 --- D (consultation). */
+export interface AttendedCalls {
+  alice: Channel; // A, the transferee
+  bobFirst: Channel; // B, the phone's first call
+  bobConsult: Channel; // D, the phone's consultation call
+  carol: Channel; // C, the transfer target
+  originalBridge: string;
+  consultBridge: string;
+}
+
+/** Sets up both calls as the attended trace's harness app did, and waits until the service knows them. */
+export async function setUpAttendedCalls(h: Harness, extraOnOriginal: Channel[] = []): Promise<AttendedCalls> {
+  const { emu, service } = h;
+  const alice = emu.phoneCalls({ endpoint: 'alice', exten: '100', callerName: 'Alice' });
+  emu.answer(alice.id);
+  const bobFirst = emu.phoneCalls({ endpoint: 'bob', exten: '200', callerName: 'Bob' });
+  emu.answer(bobFirst.id);
+  const original = emu.createBridge({ name: 'original-call' });
+  for (const c of [alice, bobFirst, ...extraOnOriginal]) emu.addToBridge(original.id, c.id);
+
+  const bobConsult = emu.phoneCalls({ endpoint: 'bob', exten: '1003', callerName: 'Bob' });
+  emu.answer(bobConsult.id);
+  const consult = emu.createBridge({ name: 'consult-call' });
+  emu.addToBridge(consult.id, bobConsult.id);
+  // The target is originated through ARI, as a real application would.
+  const carolId = `carol-${bobConsult.id}`;
+  await service.rest.originate({ channelId: carolId, endpoint: 'PJSIP/carol', app: 'ari-transfer', callerId: 'Bob <bob>' });
+  await emu.waitFor(() => emu.channel(carolId)?.state === 'Up');
+  emu.addToBridge(consult.id, carolId);
+
+  await waitUntil(async () => (await service.registry.store.getChannel(carolId))?.bridgeId === consult.id, 'the registry to see the consultation call');
+  const carol = await service.rest.getChannel(carolId);
+  return { alice, bobFirst, bobConsult, carol, originalBridge: original.id, consultBridge: consult.id };
+}
+
+/** The Replaces dialog a phone names for its consultation leg (from = its own tag). */
+export function replacesFor(h: Harness, channelId: string) {
+  const d = h.emu.dialogOf(channelId);
+  return { callId: d.callId, fromTag: d.remoteTag, toTag: d.localTag };
+}
+
+export function membersOf(h: Harness, bridgeId: string): string[] | undefined {
+  return h.emu.bridge(bridgeId)?.channels.slice().sort();
+}
+
+/**
+ * The phone on `sourceId` REFERs with Replaces naming `replacedId`'s dialog;
+ * resolves with the sipfrags it heard once the service has finished the transfer.
+ */
+export async function referAttended(h: Harness, sourceId: string, replacedId: string, opts: { resolvable?: boolean } = {}) {
+  const done = h.finished.length;
+  const refer = h.emu.sendRefer(sourceId, {
+    kind: 'attended',
+    destination: '1003',
+    replaces: replacesFor(h, replacedId),
+    ...(opts.resolvable === false ? { resolvable: false } : {}),
+  });
+  const sipfrags = await refer.waitForTermination();
+  await waitUntil(() => h.finished.length > done, 'the service to finish the transfer');
+  return { sipfrags, summary: h.finished[done]! };
+}
