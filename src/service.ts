@@ -97,6 +97,16 @@ export class TransferService {
   }
 
   private async onEvent(event: AriEvent): Promise<void> {
+    if (event.type === 'ApplicationReplaced') {
+      // Taking the name back would make two instances steal it from each
+      // other forever; staying unready and saying so is the safe choice.
+      this.synced = false;
+      this.log.error(
+        { app: event.application },
+        'another ARI client connected with the same application name: this service receives no more events and handles no transfers; give each instance its own ARI_APP or stop the other client',
+      );
+      return;
+    }
     await this.registry.apply(event);
     if (event.type === 'ChannelTransfer') await this.transfers.onChannelTransfer(event);
   }

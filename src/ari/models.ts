@@ -170,7 +170,13 @@ export interface ChannelTransferEvent extends EventBase {
   referred_by: ReferredBy;
 }
 
+/** Another WebSocket took over our application: we receive nothing more. */
+export interface ApplicationReplacedEvent extends EventBase {
+  type: 'ApplicationReplaced';
+}
+
 export type AriEvent =
+  | ApplicationReplacedEvent
   | StasisStartEvent
   | StasisEndEvent
   | ChannelCreatedEvent
@@ -189,6 +195,7 @@ export type AriEvent =
 export type AriEventType = AriEvent['type'];
 
 export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set<AriEventType>([
+  'ApplicationReplaced',
   'StasisStart',
   'StasisEnd',
   'ChannelCreated',

@@ -24,6 +24,8 @@ export function parseEventFrame(text: string): ParsedFrame {
 
 function shapeProblem(e: Record<string, unknown>): string | undefined {
   switch (e.type) {
+    case 'ApplicationReplaced':
+      return undefined;
     case 'BridgeCreated':
     case 'BridgeDestroyed':
       return bridgeProblem(e.bridge, 'bridge');

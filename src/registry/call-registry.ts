@@ -60,6 +60,7 @@ export class CallRegistry {
         for (const id of event.bridge.channels) await this.leaveBridge(id, event.bridge.id);
         await this.store.removeBridge(event.bridge.id);
         return;
+      case 'ApplicationReplaced':
       case 'ChannelTransfer':
         return; // Transfers are the transfer handler's; topology comes from the events above.
     }

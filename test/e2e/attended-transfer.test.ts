@@ -2,6 +2,7 @@
 // Each scenario asserts what the phone heard (sipfrags), who talks to whom
 // (bridge membership), and what was hung up.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { membersOf, referAttended, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness } from './harness.js';
 
 let h: Harness;
@@ -213,4 +214,18 @@ describe('attended transfer', () => {
     expect(membersOf(h, b2.id)).toEqual(sorted(alice.id, carol.id));
     expect(h.emu.bridge(b1.id)).toBeUndefined();
   });
+
+  it('says loudly, and stops claiming readiness, when another client takes the application over', async () => {
+    const other = new WebSocket(`${h.emu.url.replace('http', 'ws')}/ari/events?app=ari-transfer`, {
+      headers: { Authorization: `Basic ${Buffer.from('asterisk:pw-secret').toString('base64')}` },
+    });
+    await new Promise((resolve, reject) => other.once('open', resolve).once('error', reject));
+    try {
+      await waitUntil(() => !h.service.ready, 'the service to give up readiness');
+      expect(h.logs.lines.find((l) => l.level === 50 && String(l.msg).startsWith('another ARI client connected with the same application name'))).toBeDefined();
+    } finally {
+      other.close();
+    }
+  });
 });
+
