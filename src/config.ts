@@ -3,6 +3,7 @@
 // from one line of output; the process exits 2 on any of them (see main.ts).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseRegexList } from './transfer/regex-list.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -17,8 +18,31 @@ export interface AriConfig {
   reconnectMaxDelayMs: number;
 }
 
+export type RoutingMode = 'dial' | 'none';
+export type HoldMode = 'ring' | 'moh';
+export type CallerIdMode = 'transferee' | 'transferer' | 'none';
+
+export interface TransferConfig {
+  /** Dial string with `{exten}`, for transfer targets and routed calls. */
+  dialTemplate: string;
+  timeoutMs: number;
+  holdMode: HoldMode;
+  callerId: CallerIdMode;
+  channelVars: Record<string, string>;
+  allow: RegExp[];
+  deny: RegExp[];
+  policyUrl: string | undefined;
+  policyTimeoutMs: number;
+  /** Endpoints whose phones want 200 as soon as the blind-transfer leg is placed. */
+  immediate200Endpoints: RegExp[];
+}
+
 export interface Config {
   ari: AriConfig;
+  routing: RoutingMode;
+  routingTimeoutMs: number;
+  mohClass: string;
+  transfer: TransferConfig;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -40,6 +64,38 @@ const milliseconds = (min: number, max: number) =>
     .min(min, `must be at least ${min}`)
     .max(max, `must be at most ${max}`);
 
+const seconds = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .min(min, `must be at least ${min} s`)
+    .max(max, `must be at most ${max} s`)
+    .transform((v) => Math.round(v * 1000));
+
+const regexList = (name: string) =>
+  z.string().transform((v, ctx) => {
+    try {
+      return parseRegexList(v, name);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `is invalid: ${(err as Error).message.replace(`${name}: `, '')}` });
+      return z.NEVER;
+    }
+  });
+
+const channelVars = z.string().transform((v, ctx) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch {
+    parsed = undefined;
+  }
+  const ok = parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((x) => typeof x === 'string');
+  if (!ok) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings, e.g. {"PJSIP_HEADER(add,X-Transfer)":"yes"}' });
+    return z.NEVER;
+  }
+  return parsed as Record<string, string>;
+});
+
 const ariUrl = z
   .string()
   .refine((v) => URL.canParse(v), 'must be a URL such as http://127.0.0.1:8088')
@@ -59,9 +115,32 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'must be a Stasis application name (letters, digits, . _ -)')
     .default('ari-transfer'),
-  ARI_SUBSCRIBE_ALL: booleanFlag.default(false),
+  // Default depends on ROUTING: see loadConfig.
+  ARI_SUBSCRIBE_ALL: booleanFlag.optional(),
   ARI_REQUEST_TIMEOUT_MS: milliseconds(100, 60_000).default(5_000),
   ARI_RECONNECT_MAX_MS: milliseconds(100, 300_000).default(10_000),
+  ROUTING: z.enum(['dial', 'none'], { error: 'must be dial or none' }).default('dial'),
+  ROUTING_TIMEOUT: seconds(1, 600).prefault('60'),
+  MOH_CLASS: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a musiconhold.conf class name').default('default'),
+  TRANSFER_DIAL_TEMPLATE: z
+    .string()
+    .refine((v) => v.includes('{exten}'), 'must contain {exten}, e.g. PJSIP/{exten} or PJSIP/{exten}@trunk')
+    .refine((v) => /^[A-Za-z0-9_]+\//.test(v), 'must start with a channel technology, e.g. PJSIP/ or Local/')
+    .default('PJSIP/{exten}'),
+  TRANSFER_TIMEOUT: seconds(0.1, 600).prefault('30'),
+  TRANSFER_HOLD_MODE: z.enum(['ring', 'moh'], { error: 'must be ring or moh' }).default('ring'),
+  TRANSFER_CALLER_ID: z
+    .enum(['transferee', 'transferer', 'none'], { error: 'must be transferee, transferer or none' })
+    .default('transferee'),
+  TRANSFER_CHANNEL_VARS: channelVars.optional(),
+  TRANSFER_ALLOW: regexList('TRANSFER_ALLOW').optional(),
+  TRANSFER_DENY: regexList('TRANSFER_DENY').optional(),
+  TRANSFER_POLICY_URL: z
+    .string()
+    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http(s) URL')
+    .optional(),
+  TRANSFER_POLICY_TIMEOUT_MS: milliseconds(50, 30_000).default(2_000),
+  TRANSFER_IMMEDIATE_200_ENDPOINTS: regexList('TRANSFER_IMMEDIATE_200_ENDPOINTS').optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -80,9 +159,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       username: e.ARI_USERNAME,
       password: resolvePassword(e.ARI_PASSWORD, e.ARI_PASSWORD_FILE),
       app: e.ARI_APP,
-      subscribeAll: e.ARI_SUBSCRIBE_ALL,
+      // Without routing, another application owns the calls: see all of them.
+      subscribeAll: e.ARI_SUBSCRIBE_ALL ?? e.ROUTING === 'none',
       requestTimeoutMs: e.ARI_REQUEST_TIMEOUT_MS,
       reconnectMaxDelayMs: e.ARI_RECONNECT_MAX_MS,
+    },
+    routing: e.ROUTING,
+    routingTimeoutMs: e.ROUTING_TIMEOUT,
+    mohClass: e.MOH_CLASS,
+    transfer: {
+      dialTemplate: e.TRANSFER_DIAL_TEMPLATE,
+      timeoutMs: e.TRANSFER_TIMEOUT,
+      holdMode: e.TRANSFER_HOLD_MODE,
+      callerId: e.TRANSFER_CALLER_ID,
+      channelVars: e.TRANSFER_CHANNEL_VARS ?? {},
+      allow: e.TRANSFER_ALLOW ?? [],
+      deny: e.TRANSFER_DENY ?? [],
+      policyUrl: e.TRANSFER_POLICY_URL,
+      policyTimeoutMs: e.TRANSFER_POLICY_TIMEOUT_MS,
+      immediate200Endpoints: e.TRANSFER_IMMEDIATE_200_ENDPOINTS ?? [],
     },
     logLevel: e.LOG_LEVEL,
   };
@@ -103,4 +198,25 @@ function resolvePassword(inline: string | undefined, file: string | undefined): 
   const password = content.replace(/\r?\n$/, '');
   if (!password) throw new ConfigError([`ARI_PASSWORD_FILE is empty: ${file}`]);
   return password;
+}
+
+/** The configuration as it may be logged: no secrets, patterns as text. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const t = config.transfer;
+  const sources = (list: RegExp[]) => list.map((r) => r.source);
+  return {
+    ari: { ...config.ari, password: '[redacted]' },
+    routing: config.routing,
+    routingTimeoutMs: config.routingTimeoutMs,
+    mohClass: config.mohClass,
+    transfer: {
+      ...t,
+      allow: sources(t.allow),
+      deny: sources(t.deny),
+      immediate200Endpoints: sources(t.immediate200Endpoints),
+      // A webhook URL may carry credentials: log where it points only.
+      policyUrl: t.policyUrl ? new URL(t.policyUrl).origin + new URL(t.policyUrl).pathname : undefined,
+    },
+    logLevel: config.logLevel,
+  };
 }

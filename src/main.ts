@@ -1,5 +1,5 @@
 // Entry point: configuration, logging, the service, and signals.
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { TransferService } from './service.js';
 
@@ -17,7 +17,7 @@ function main(): void {
   }
 
   const log = createLogger(config.logLevel);
-  log.info({ config: { ...config, ari: { ...config.ari, password: '[redacted]' } } }, 'configuration loaded');
+  log.info({ config: describeConfig(config) }, 'configuration loaded');
   const service = new TransferService(config, log);
   service.start();
 

@@ -5,11 +5,15 @@
 import { AriEventStream } from './ari/event-stream.js';
 import type { AriEvent } from './ari/models.js';
 import { AriRestClient } from './ari/rest-client.js';
+import { ChannelEndWatch } from './calls/channel-watch.js';
+import { Dialer } from './calls/dialer.js';
+import { NO_PENDING_DIALS } from './calls/pending-dials.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { CallRegistry } from './registry/call-registry.js';
 import { MemoryRegistryStore } from './registry/memory-store.js';
 import type { RegistryStore } from './registry/types.js';
+import { DestinationPolicy } from './transfer/policy.js';
 import { TransferHandler, type TransferSummary } from './transfer/transfer-handler.js';
 
 export interface ServiceOptions {
@@ -23,6 +27,8 @@ export class TransferService {
   readonly rest: AriRestClient;
   readonly registry: CallRegistry;
   readonly transfers: TransferHandler;
+  readonly dialer: Dialer;
+  private readonly watch = new ChannelEndWatch();
   private readonly events: AriEventStream;
   private readonly log: Logger;
   private queue: Promise<void> = Promise.resolve();
@@ -35,9 +41,25 @@ export class TransferService {
     const ari = config.ari;
     this.rest = new AriRestClient({ url: ari.url, username: ari.username, password: ari.password, timeoutMs: ari.requestTimeoutMs });
     this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
+    this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
+    const policy = new DestinationPolicy(
+      {
+        allow: config.transfer.allow,
+        deny: config.transfer.deny,
+        webhookUrl: config.transfer.policyUrl,
+        webhookTimeoutMs: config.transfer.policyTimeoutMs,
+      },
+      logger,
+    );
     this.transfers = new TransferHandler({
       rest: this.rest,
       registry: this.registry,
+      dialer: this.dialer,
+      watch: this.watch,
+      policy,
+      pendingDials: NO_PENDING_DIALS,
+      transfer: config.transfer,
+      mohClass: config.mohClass,
       logger,
       ...(options.onTransferFinished ? { onFinished: options.onTransferFinished } : {}),
     });
@@ -108,6 +130,8 @@ export class TransferService {
       return;
     }
     await this.registry.apply(event);
+    this.dialer.onEvent(event);
+    this.watch.onEvent(event);
     if (event.type === 'ChannelTransfer') await this.transfers.onChannelTransfer(event);
   }
 

@@ -18,6 +18,8 @@ export interface TopologySnapshot {
   bridges: ReadonlyMap<string, BridgeRecord>;
   /** Channels whose SIP Call-ID is the Replaces Call-ID (with tags where read). */
   callIdCandidates: readonly ChannelRecord[];
+  /** Unanswered calls whose target leg is still ringing: caller id → ringing leg id. */
+  ringingLegs: ReadonlyMap<string, string>;
 }
 
 export type RejectionReason =
@@ -46,6 +48,7 @@ export interface Move {
 
 export interface AttendedPlan {
   ok: true;
+  mode: 'bridged';
   sourceId: string;
   replacedId: string;
   /** Who found R: Asterisk (in the event) or this service (by Call-ID and tags). */
@@ -63,7 +66,22 @@ export interface AttendedPlan {
   destroyBridges: string[];
 }
 
-export type AttendedPlanResult = AttendedPlan | Rejection;
+/**
+ * Semi-attended: the phone transfers while its consultation call R still
+ * rings. R's target leg, once it answers, goes to the transferees instead.
+ */
+export interface SemiAttendedPlan {
+  ok: true;
+  mode: 'ringing';
+  sourceId: string;
+  replacedId: string;
+  resolvedBy: 'asterisk' | 'registry';
+  sourceBridgeId: string;
+  transfereeIds: string[];
+  ringingLegId: string;
+}
+
+export type AttendedPlanResult = AttendedPlan | SemiAttendedPlan | Rejection;
 
 export interface ReplacesDialog {
   callId: string;
@@ -95,23 +113,38 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
 
   const sourceBridge = source.bridgeId ? topo.bridges.get(source.bridgeId) : undefined;
   if (!sourceBridge) return reject('source-not-bridged', `transferer channel ${sourceId} is in no bridge`);
-  const targetBridge = replaced.channel.bridgeId ? topo.bridges.get(replaced.channel.bridgeId) : undefined;
-  if (!targetBridge) return reject('replaced-not-bridged', `replaced channel ${replacedId} is in no bridge`);
-  if (sourceBridge.id === targetBridge.id) {
-    return reject('same-bridge', `both legs are in bridge ${sourceBridge.id}: the transfer would join the call to itself`);
-  }
-
   const live = (id: string) => {
     const c = topo.channels.get(id);
     return c !== undefined && !c.hangingUp;
   };
   const transfereeIds = sourceBridge.channelIds.filter((id) => id !== sourceId && id !== replacedId && live(id));
+
+  const targetBridge = replaced.channel.bridgeId ? topo.bridges.get(replaced.channel.bridgeId) : undefined;
+  if (!targetBridge) {
+    const ringingLegId = topo.ringingLegs.get(replacedId);
+    if (!ringingLegId) return reject('replaced-not-bridged', `replaced channel ${replacedId} is in no bridge and dials nobody`);
+    if (transfereeIds.length === 0) return reject('no-transferee', `nobody left with the transferer in bridge ${sourceBridge.id}`);
+    return {
+      ok: true,
+      mode: 'ringing',
+      sourceId,
+      replacedId,
+      resolvedBy: replaced.by,
+      sourceBridgeId: sourceBridge.id,
+      transfereeIds,
+      ringingLegId,
+    };
+  }
+  if (sourceBridge.id === targetBridge.id) {
+    return reject('same-bridge', `both legs are in bridge ${sourceBridge.id}: the transfer would join the call to itself`);
+  }
   if (transfereeIds.length === 0) return reject('no-transferee', `nobody left with the transferer in bridge ${sourceBridge.id}`);
   const targetIds = targetBridge.channelIds.filter((id) => id !== replacedId && id !== sourceId && live(id));
   if (targetIds.length === 0) return reject('no-target', `nobody left on the consultation call in bridge ${targetBridge.id}`);
 
   return {
     ok: true,
+    mode: 'bridged',
     sourceId,
     replacedId,
     resolvedBy: replaced.by,

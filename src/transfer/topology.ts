@@ -2,11 +2,16 @@
 // This is the only asynchronous part of planning (registry reads and, for a
 // Replaces dialog Asterisk did not resolve, the candidates' SIP tags).
 import type { ChannelTransferEvent } from '../ari/models.js';
+import type { PendingDials } from '../calls/pending-dials.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import type { BridgeRecord, ChannelRecord } from '../registry/types.js';
 import { replacesDialog, type TopologySnapshot } from './attended-plan.js';
 
-export async function gatherTopology(event: ChannelTransferEvent, registry: CallRegistry): Promise<TopologySnapshot> {
+export async function gatherTopology(
+  event: ChannelTransferEvent,
+  registry: CallRegistry,
+  pendingDials: PendingDials,
+): Promise<TopologySnapshot> {
   const { store } = registry;
   const channels = new Map<string, ChannelRecord>();
   const bridges = new Map<string, BridgeRecord>();
@@ -44,5 +49,10 @@ export async function gatherTopology(event: ChannelTransferEvent, registry: Call
       for (const c of callIdCandidates) channels.set(c.id, c);
     }
   }
-  return { channels, bridges, callIdCandidates };
+  const ringingLegs = new Map<string, string>();
+  for (const id of channels.keys()) {
+    const leg = pendingDials.ringingLegOf(id);
+    if (leg) ringingLegs.set(id, leg);
+  }
+  return { channels, bridges, callIdCandidates, ringingLegs };
 }

@@ -9,16 +9,13 @@
 //    before any progress (blind-noprogress trace).
 import { randomUUID } from 'node:crypto';
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
-import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';
-import type { CallRegistry } from '../registry/call-registry.js';
-import { executeAttended, type ExecutorRest } from './attended-executor.js';
-import { planAttended } from './attended-plan.js';
+import { attendedTransfer } from './attended-transfer.js';
+import { blindTransfer } from './blind-transfer.js';
+import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
 import { SIPFRAG_OF, sendProgress, type ProgressResult } from './progress.js';
-import { gatherTopology } from './topology.js';
 
-export type TransferKind = 'attended' | 'blind';
-export type TransferResult = 'completed' | 'rejected' | 'failed' | 'abandoned';
+export type { TransferKind, TransferResult };
 
 export interface TransferSummary {
   transferId: string;
@@ -29,18 +26,20 @@ export interface TransferSummary {
   reason: string | undefined;
   /** The sipfrag codes the phone was sent, as far as Asterisk accepted them. */
   sipfrags: number[];
+  /** The bridges the transfer rearranged. */
+  bridgeIds: string[];
   durationMs: number;
 }
 
-export interface TransferHandlerDeps {
-  rest: ExecutorRest & Pick<AriRestClient, 'transferProgress'>;
-  registry: CallRegistry;
+export interface TransferHandlerDeps extends TransferDeps {
   logger: Logger;
   onFinished?: (summary: TransferSummary) => void;
 }
 
 export class TransferHandler {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Bridge id → number of transfers in flight rearranging it. */
+  private readonly claimed = new Map<string, number>();
   private readonly log: Logger;
 
   constructor(private readonly deps: TransferHandlerDeps) {
@@ -49,6 +48,11 @@ export class TransferHandler {
 
   get activeCount(): number {
     return this.inFlight.size;
+  }
+
+  /** A transfer in flight is rearranging this bridge: leave it alone. */
+  isClaimed(bridgeId: string): boolean {
+    return this.claimed.has(bridgeId);
   }
 
   /** Resolves when every transfer in flight has finished. */
@@ -85,96 +89,67 @@ export class TransferHandler {
     const started = performance.now();
     const transferId = randomUUID().slice(0, 8);
     const source = event.referred_by.source_channel;
-    const kind: TransferKind = event.refer_to.requested_destination.protocol_id ? 'attended' : 'blind';
-    const destination = event.refer_to.requested_destination.destination;
+    const dest = event.refer_to.requested_destination;
+    const kind: TransferKind = dest.protocol_id ? 'attended' : 'blind';
     const log = this.log.child({ transferId, kind, sourceChannelId: source.id, sourceCallId: source.protocol_id || undefined });
     const sipfrags: number[] = [];
-    const progress = async (state: TransferProgressState): Promise<ProgressResult> => {
-      const result = await sendProgress(this.deps.rest, log, source.id, state);
-      if (result === 'sent') recordSipfrag(sipfrags, state);
-      return result;
+    const bridgeIds: string[] = [];
+    const ctx: FlowContext = {
+      event,
+      deps: this.deps,
+      log,
+      progress: async (state: TransferProgressState): Promise<ProgressResult> => {
+        const result = await sendProgress(this.deps.rest, log, source.id, state);
+        if (result === 'sent') recordSipfrag(sipfrags, state);
+        return result;
+      },
+      claimBridges: (ids) => {
+        for (const id of ids) {
+          if (bridgeIds.includes(id)) continue;
+          bridgeIds.push(id);
+          this.claimed.set(id, (this.claimed.get(id) ?? 0) + 1);
+        }
+      },
     };
-    log.info({ destination, replaces: event.refer_to.requested_destination.protocol_id }, 'transfer requested');
+    log.info({ destination: dest.destination, replaces: dest.protocol_id }, 'transfer requested');
 
-    let outcome: { result: TransferResult; reason?: string };
+    let outcome: FlowOutcome;
     try {
-      outcome = kind === 'attended' ? await this.attended(event, log, progress) : await this.unsupported(progress);
+      outcome = kind === 'attended' ? await attendedTransfer(ctx) : await blindTransfer(ctx);
     } catch (err) {
       // A bug, not an ARI failure: still never leave the phone waiting.
       log.error({ err }, 'transfer crashed');
-      await progress('channel_unavailable');
+      await ctx.progress('channel_unavailable');
       outcome = { result: 'failed', reason: 'internal error' };
+    } finally {
+      for (const id of bridgeIds) {
+        const n = (this.claimed.get(id) ?? 1) - 1;
+        if (n > 0) this.claimed.set(id, n);
+        else this.claimed.delete(id);
+      }
     }
 
     const summary: TransferSummary = {
       transferId,
       kind,
       sourceChannelId: source.id,
-      destination,
+      destination: dest.destination,
       result: outcome.result,
       reason: outcome.reason,
       sipfrags,
+      bridgeIds,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     };
     log.info({ summary }, `transfer ${outcome.result}`);
     this.deps.onFinished?.(summary);
   }
-
-  private async attended(
-    event: ChannelTransferEvent,
-    log: Logger,
-    progress: (state: TransferProgressState) => Promise<ProgressResult>,
-  ): Promise<{ result: TransferResult; reason?: string }> {
-    // The phone hears nothing until we speak: 100 Trying first, while we plan.
-    const [trying, topology] = await Promise.all([progress('channel_progress'), gatherTopology(event, this.deps.registry)]);
-    if (trying === 'channel-gone') return { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };
-
-    const plan = planAttended(event, topology);
-    if (!plan.ok) {
-      log.warn({ reason: plan.reason, detail: plan.detail }, 'attended transfer rejected');
-      await progress('channel_unavailable');
-      return { result: 'rejected', reason: plan.detail };
-    }
-    log.info(
-      {
-        replacedChannelId: plan.replacedId,
-        resolvedBy: plan.resolvedBy,
-        transferees: plan.transfereeIds,
-        targets: plan.targetIds,
-        targetBridgeId: plan.targetBridgeId,
-      },
-      'attended transfer planned',
-    );
-
-    const executed = await executeAttended(plan, { rest: this.deps.rest, registry: this.deps.registry, log, progress });
-    if (!executed.ok) {
-      await progress('channel_unavailable');
-      const undo = executed.undone ? 'undone' : 'NOT fully undone';
-      return { result: 'failed', reason: `${executed.failedStep} failed (${describe(executed.error)}); ${undo}` };
-    }
-    if (executed.answered === 'channel-gone') return { result: 'completed', reason: 'transferer hung up before the 200 sipfrag' };
-    return { result: 'completed' };
-  }
-
-  // Blind transfers (no Replaces) are not handled yet: answer the phone at
-  // once rather than let its REFER subscription run for 600 s.
-  private async unsupported(
-    progress: (state: TransferProgressState) => Promise<ProgressResult>,
-  ): Promise<{ result: TransferResult; reason: string }> {
-    await progress('channel_unavailable');
-    return { result: 'rejected', reason: 'blind transfers are not supported by this version' };
-  }
 }
 
 // Mirrors what the phone receives: Asterisk prepends 100 Trying to a first
-// terminating state on its own.
+// terminating state on its own, and ignores anything after a terminating one.
 function recordSipfrag(sipfrags: number[], state: TransferProgressState): void {
   const code = SIPFRAG_OF[state];
   if (sipfrags.length > 0 && sipfrags[sipfrags.length - 1]! >= 200) return;
   if (sipfrags.length === 0 && code >= 200) sipfrags.push(100);
   sipfrags.push(code);
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -50,7 +50,7 @@ function world(overrides: Partial<Record<'A' | 'B' | 'C' | 'D', Partial<ChannelR
 }
 
 function topo(w: ReturnType<typeof world>, candidates: string[] = []): TopologySnapshot {
-  return { ...w, callIdCandidates: candidates.map((id) => w.channels.get(id)!) };
+  return { ...w, callIdCandidates: candidates.map((id) => w.channels.get(id)!), ringingLegs: new Map() };
 }
 
 function transferEvent(
@@ -84,6 +84,7 @@ describe('planAttended', () => {
     const plan = planAttended(transferEvent(w, { replaced: 'D' }), topo(w));
     expect(plan).toEqual({
       ok: true,
+      mode: 'bridged',
       sourceId: 'B',
       replacedId: 'D',
       resolvedBy: 'asterisk',
@@ -144,9 +145,24 @@ describe('planAttended', () => {
     expect(planAttended(transferEvent(w, { replaced: 'D' }), topo(w))).toMatchObject({ ok: false, reason: 'same-bridge' });
   });
 
-  it('rejects a replaced leg in no bridge', () => {
+  it('rejects a replaced leg in no bridge that dials nobody', () => {
     const w = world({ D: { bridgeId: undefined } });
     expect(planAttended(transferEvent(w, { replaced: 'D' }), topo(w))).toMatchObject({ ok: false, reason: 'replaced-not-bridged' });
+  });
+
+  it('plans a semi-attended transfer when the consultation call still rings', () => {
+    const w = world({ D: { bridgeId: undefined } });
+    const snapshot = { ...topo(w), ringingLegs: new Map([['D', 'route-leg-1']]) };
+    expect(planAttended(transferEvent(w, { replaced: 'D' }), snapshot)).toEqual({
+      ok: true,
+      mode: 'ringing',
+      sourceId: 'B',
+      replacedId: 'D',
+      resolvedBy: 'asterisk',
+      sourceBridgeId: 'bridge1',
+      transfereeIds: ['A'],
+      ringingLegId: 'route-leg-1',
+    });
   });
 
   it('rejects a transferer in no bridge', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, describeConfig, loadConfig } from '../../src/config.js';
 import { captureLogs } from '../helpers/log-capture.js';
 
 const base = { ARI_USERNAME: 'asterisk', ARI_PASSWORD: 's3cret-pw' };
@@ -30,8 +30,75 @@ describe('loadConfig', () => {
         requestTimeoutMs: 5000,
         reconnectMaxDelayMs: 10000,
       },
+      routing: 'dial',
+      routingTimeoutMs: 60_000,
+      mohClass: 'default',
+      transfer: {
+        dialTemplate: 'PJSIP/{exten}',
+        timeoutMs: 30_000,
+        holdMode: 'ring',
+        callerId: 'transferee',
+        channelVars: {},
+        allow: [],
+        deny: [],
+        policyUrl: undefined,
+        policyTimeoutMs: 2000,
+        immediate200Endpoints: [],
+      },
       logLevel: 'info',
     });
+  });
+
+  it('reads the transfer, routing and hold variables', () => {
+    const config = loadConfig({
+      ...base,
+      ROUTING: 'none',
+      ROUTING_TIMEOUT: '20',
+      MOH_CLASS: 'jazz',
+      TRANSFER_DIAL_TEMPLATE: 'PJSIP/{exten}@trunk',
+      TRANSFER_TIMEOUT: '0.5',
+      TRANSFER_HOLD_MODE: 'moh',
+      TRANSFER_CALLER_ID: 'transferer',
+      TRANSFER_CHANNEL_VARS: '{"PJSIP_HEADER(add,X-Transfer)":"blind"}',
+      TRANSFER_ALLOW: '1\\d{3},\\+49.*',
+      TRANSFER_DENY: '1900.*',
+      TRANSFER_POLICY_URL: 'http://127.0.0.1:9000/policy',
+      TRANSFER_POLICY_TIMEOUT_MS: '500',
+      TRANSFER_IMMEDIATE_200_ENDPOINTS: 'snom-.*,mitel-.*',
+    });
+    expect(config.routing).toBe('none');
+    // Without routing another application owns the calls: subscribe to all.
+    expect(config.ari.subscribeAll).toBe(true);
+    expect(config.routingTimeoutMs).toBe(20_000);
+    expect(config.mohClass).toBe('jazz');
+    expect(config.transfer).toMatchObject({
+      dialTemplate: 'PJSIP/{exten}@trunk',
+      timeoutMs: 500,
+      holdMode: 'moh',
+      callerId: 'transferer',
+      channelVars: { 'PJSIP_HEADER(add,X-Transfer)': 'blind' },
+      policyUrl: 'http://127.0.0.1:9000/policy',
+      policyTimeoutMs: 500,
+    });
+    expect(config.transfer.allow.map((r) => r.test('1234'))).toEqual([true, false]);
+    expect(config.transfer.allow[0]!.test('91234')).toBe(false);
+    expect(config.transfer.deny[0]!.test('19001234')).toBe(true);
+    expect(config.transfer.immediate200Endpoints.some((r) => r.test('snom-12'))).toBe(true);
+    expect(loadConfig({ ...base, ROUTING: 'none', ARI_SUBSCRIBE_ALL: 'false' }).ari.subscribeAll).toBe(false);
+  });
+
+  it('names each malformed transfer variable', () => {
+    expect(problemsOf({ ...base, ROUTING: 'proxy' })).toEqual(['ROUTING must be dial or none']);
+    expect(problemsOf({ ...base, TRANSFER_DIAL_TEMPLATE: 'PJSIP/1003' })).toEqual([
+      'TRANSFER_DIAL_TEMPLATE must contain {exten}, e.g. PJSIP/{exten} or PJSIP/{exten}@trunk',
+    ]);
+    expect(problemsOf({ ...base, TRANSFER_TIMEOUT: 'soon' })).toEqual(['TRANSFER_TIMEOUT must be a number of seconds']);
+    expect(problemsOf({ ...base, TRANSFER_TIMEOUT: '0' })).toEqual(['TRANSFER_TIMEOUT must be at least 0.1 s']);
+    expect(problemsOf({ ...base, TRANSFER_HOLD_MODE: 'silence' })).toEqual(['TRANSFER_HOLD_MODE must be ring or moh']);
+    expect(problemsOf({ ...base, TRANSFER_CHANNEL_VARS: '{"a":1}' })[0]).toMatch(/^TRANSFER_CHANNEL_VARS must be a JSON object of strings/);
+    expect(problemsOf({ ...base, TRANSFER_DENY: '1900(' })[0]).toMatch(/^TRANSFER_DENY is invalid: invalid regular expression "1900\(":/);
+    expect(problemsOf({ ...base, TRANSFER_POLICY_URL: 'ftp://x/y' })).toEqual(['TRANSFER_POLICY_URL must be an http(s) URL']);
+    expect(problemsOf({ ...base, MOH_CLASS: 'a b' })).toEqual(['MOH_CLASS must be a musiconhold.conf class name']);
   });
 
   it('reads every variable', () => {
@@ -121,5 +188,16 @@ describe('logger redaction', () => {
     expect(logs.text()).not.toContain('s3cret-pw');
     expect(logs.text()).not.toContain('Basic abc');
     expect(logs.text()).toContain('[redacted]');
+  });
+});
+
+describe('describeConfig', () => {
+  it('shows patterns as text and hides the password and webhook credentials', () => {
+    const logs = captureLogs();
+    const config = loadConfig({ ...base, TRANSFER_DENY: '1900.*', TRANSFER_POLICY_URL: 'https://hook:t0ken@policy.example/check?k=v' });
+    logs.logger.info({ config: describeConfig(config) }, 'configuration loaded');
+    expect(logs.lines[0]).toMatchObject({ config: { transfer: { deny: ['1900.*'], policyUrl: 'https://policy.example/check' } } });
+    expect(logs.text()).not.toContain('s3cret-pw');
+    expect(logs.text()).not.toContain('t0ken');
   });
 });

@@ -1,0 +1,41 @@
+// Tells waiting code when channels go away (hangup requested, left Stasis,
+// destroyed), whichever of those events comes first.
+import type { AriEvent } from '../ari/models.js';
+
+export class ChannelEndWatch {
+  private readonly watchers = new Map<string, Set<() => void>>();
+
+  /** Calls `onEnded` once, when the channel ends. Returns a disposer. */
+  watch(channelId: string, onEnded: () => void): () => void {
+    let set = this.watchers.get(channelId);
+    if (!set) this.watchers.set(channelId, (set = new Set()));
+    set.add(onEnded);
+    return () => {
+      set.delete(onEnded);
+      if (set.size === 0 && this.watchers.get(channelId) === set) this.watchers.delete(channelId);
+    };
+  }
+
+  /** Resolves when every one of the channels has ended; dispose to stop watching. */
+  allEnded(channelIds: string[]): { ended: Promise<void>; dispose: () => void } {
+    const remaining = new Set(channelIds);
+    let resolve!: () => void;
+    const ended = new Promise<void>((r) => (resolve = r));
+    const disposers = channelIds.map((id) =>
+      this.watch(id, () => {
+        remaining.delete(id);
+        if (remaining.size === 0) resolve();
+      }),
+    );
+    if (remaining.size === 0) resolve();
+    return { ended, dispose: () => disposers.forEach((d) => d()) };
+  }
+
+  onEvent(event: AriEvent): void {
+    if (event.type !== 'ChannelHangupRequest' && event.type !== 'StasisEnd' && event.type !== 'ChannelDestroyed') return;
+    const set = this.watchers.get(event.channel.id);
+    if (!set) return;
+    this.watchers.delete(event.channel.id);
+    for (const fn of set) fn();
+  }
+}

@@ -1,0 +1,194 @@
+// Places new call legs and reports how each one ended up: answered, or why
+// not. Used for blind-transfer targets and for routed calls alike.
+//
+// The id is chosen and remembered before the originate request, because
+// the leg's StasisStart can arrive before the REST response does.
+import { randomUUID } from 'node:crypto';
+import { isAriError } from '../ari/errors.js';
+import type { AriEvent, Channel } from '../ari/models.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { Logger } from '../logger.js';
+
+/** First Stasis argument of every leg we originate: tells our legs from calls to route. */
+export const OWN_LEG_ARG = 'ari-transfer-leg';
+
+export type DialFailure = 'busy' | 'rejected' | 'no-answer' | 'unreachable' | 'congestion' | 'cancelled' | 'error';
+
+export type DialOutcome =
+  | { answered: true; channel: Channel }
+  | { answered: false; failure: DialFailure; cause: number | undefined; detail: string };
+
+export interface DialRequest {
+  exten: string;
+  purpose: 'transfer' | 'route';
+  /** "Name <number>"; without it the callee sees Anonymous. */
+  callerId: string | undefined;
+  variables: Record<string, string> | undefined;
+  timeoutMs: number;
+  /** The channel on whose behalf we dial (linkedid, CDRs). */
+  originator: string | undefined;
+}
+
+export interface DialAttempt {
+  channelId: string;
+  endpoint: string;
+  /** Settles once the originate request was answered: true if Asterisk accepted it. */
+  originated: Promise<boolean>;
+  outcome: Promise<DialOutcome>;
+  /** Hangs the leg up if it has not been answered; no-op otherwise. */
+  cancel(detail: string): Promise<void>;
+}
+
+export type DialerRest = Pick<AriRestClient, 'originate' | 'hangup'>;
+
+export interface DialerOptions {
+  rest: DialerRest;
+  app: string;
+  /** Dial-string template with `{exten}`, e.g. `PJSIP/{exten}` or `PJSIP/{exten}@trunk`. */
+  template: string;
+  logger: Logger;
+}
+
+// Q.850 causes as Asterisk reports them in ChannelDestroyed.
+const CAUSE_FAILURE: Record<number, DialFailure> = {
+  17: 'busy',
+  21: 'rejected',
+  18: 'no-answer',
+  19: 'no-answer',
+  1: 'unreachable',
+  3: 'unreachable',
+  20: 'unreachable',
+  27: 'unreachable',
+  34: 'congestion',
+  38: 'congestion',
+  42: 'congestion',
+};
+
+export function failureOfCause(cause: number | undefined): DialFailure {
+  return (cause !== undefined && CAUSE_FAILURE[cause]) || 'error';
+}
+
+interface Pending {
+  settle(outcome: DialOutcome): void;
+  settled: boolean;
+  cancelled: boolean;
+}
+
+export class Dialer {
+  private readonly pending = new Map<string, Pending>();
+  /** Every leg we placed that still exists (also after it was answered). */
+  private readonly own = new Set<string>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: DialerOptions) {
+    this.log = options.logger.child({ component: 'dialer' });
+  }
+
+  endpointFor(exten: string): string {
+    return this.options.template.replaceAll('{exten}', exten);
+  }
+
+  /** A leg this service placed (never to be routed as a new call). */
+  isOwnLeg(channelId: string): boolean {
+    return this.own.has(channelId);
+  }
+
+  dial(req: DialRequest): DialAttempt {
+    const channelId = `${req.purpose}-${randomUUID()}`;
+    const endpoint = this.endpointFor(req.exten);
+    const log = this.log.child({ legChannelId: channelId, endpoint, purpose: req.purpose });
+    let settle!: (o: DialOutcome) => void;
+    const outcome = new Promise<DialOutcome>((resolve) => (settle = resolve));
+    const entry: Pending = {
+      settled: false,
+      cancelled: false,
+      settle: (o) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        clearTimeout(timer);
+        this.pending.delete(channelId);
+        if (o.answered) log.info('leg answered');
+        else log.info({ failure: o.failure, cause: o.cause, detail: o.detail }, 'leg not answered');
+        settle(o);
+      },
+    };
+    this.pending.set(channelId, entry);
+    this.own.add(channelId);
+
+    const timer = setTimeout(() => {
+      void this.hangUp(channelId, log);
+      entry.settle({ answered: false, failure: 'no-answer', cause: 19, detail: `no answer within ${req.timeoutMs} ms` });
+    }, req.timeoutMs);
+
+    log.info({ exten: req.exten, callerId: req.callerId }, 'dialling');
+    const originated = this.options.rest
+      .originate({
+        channelId,
+        endpoint,
+        app: this.options.app,
+        appArgs: `${OWN_LEG_ARG},${req.purpose}`,
+        callerId: req.callerId,
+        // Asterisk's own timer is only a backstop behind ours.
+        timeoutSec: Math.ceil(req.timeoutMs / 1000) + 5,
+        variables: req.variables,
+        originator: req.originator,
+      })
+      .then(
+        () => true,
+        (err: unknown) => {
+          this.own.delete(channelId);
+          const status = isAriError(err) ? err.status : undefined;
+          entry.settle({
+            answered: false,
+            // Asterisk answers 500 "Allocation failed" for an endpoint it cannot dial.
+            failure: status === 500 || status === 400 ? 'unreachable' : 'error',
+            cause: undefined,
+            detail: err instanceof Error ? err.message : String(err),
+          });
+          return false;
+        },
+      );
+
+    return {
+      channelId,
+      endpoint,
+      originated,
+      outcome,
+      cancel: async (detail: string) => {
+        if (entry.settled) return;
+        entry.cancelled = true;
+        entry.settle({ answered: false, failure: 'cancelled', cause: undefined, detail });
+        await this.hangUp(channelId, log);
+      },
+    };
+  }
+
+  /** Feed every ARI event, in order. */
+  onEvent(event: AriEvent): void {
+    switch (event.type) {
+      case 'StasisStart': {
+        const entry = this.pending.get(event.channel.id);
+        if (entry) entry.settle({ answered: true, channel: event.channel });
+        return;
+      }
+      case 'ChannelDestroyed': {
+        this.own.delete(event.channel.id);
+        const entry = this.pending.get(event.channel.id);
+        if (entry) {
+          entry.settle({ answered: false, failure: failureOfCause(event.cause), cause: event.cause, detail: event.cause_txt });
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private async hangUp(channelId: string, log: Logger): Promise<void> {
+    try {
+      await this.options.rest.hangup(channelId, 'normal');
+    } catch (err) {
+      if (!isAriError(err, 404)) log.warn({ err }, 'could not hang up the leg');
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// Planning a blind transfer: a pure function of the event and a registry
+// snapshot. The transferer S leaves; whoever shares its bridge (the
+// transferees) gets a new leg to the destination once it answers.
+//
+//   P(S) --- BS --- S      =>      P(S) --- BS --- new leg;  S hung up
+import type { ChannelTransferEvent } from '../ari/models.js';
+import type { ChannelRecord } from '../registry/types.js';
+import type { TopologySnapshot } from './attended-plan.js';
+
+export type BlindRejectionReason = 'no-destination' | 'source-gone' | 'source-not-bridged' | 'no-transferee';
+
+export interface BlindPlan {
+  ok: true;
+  destination: string;
+  sourceId: string;
+  sourceBridgeId: string;
+  transfereeIds: string[];
+}
+
+export type BlindPlanResult = BlindPlan | { ok: false; reason: BlindRejectionReason; detail: string };
+
+export function planBlind(event: ChannelTransferEvent, topo: TopologySnapshot): BlindPlanResult {
+  const destination = event.refer_to.requested_destination.destination ?? '';
+  if (!destination) return { ok: false, reason: 'no-destination', detail: 'the REFER names no destination' };
+  const sourceId = event.referred_by.source_channel.id;
+  const source = topo.channels.get(sourceId);
+  if (!source || source.hangingUp) return { ok: false, reason: 'source-gone', detail: `transferer channel ${sourceId} is gone` };
+  const bridge = source.bridgeId ? topo.bridges.get(source.bridgeId) : undefined;
+  if (!bridge) return { ok: false, reason: 'source-not-bridged', detail: `transferer channel ${sourceId} is in no bridge` };
+  const transfereeIds = bridge.channelIds.filter((id) => id !== sourceId && isLive(topo.channels.get(id)));
+  if (transfereeIds.length === 0) {
+    return { ok: false, reason: 'no-transferee', detail: `nobody left with the transferer in bridge ${bridge.id}` };
+  }
+  return { ok: true, destination, sourceId, sourceBridgeId: bridge.id, transfereeIds };
+}
+
+function isLive(c: ChannelRecord | undefined): boolean {
+  return c !== undefined && !c.hangingUp;
+}
+
+/** ARI's callerId form, "Name <number>". */
+export function callerIdOf(c: ChannelRecord | undefined): string | undefined {
+  if (!c || (!c.caller.name && !c.caller.number)) return undefined;
+  const name = c.caller.name.replaceAll('"', '');
+  return name ? `"${name}" <${c.caller.number}>` : `<${c.caller.number}>`;
+}

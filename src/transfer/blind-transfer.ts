@@ -1,0 +1,83 @@
+// The blind-transfer flow: 100 Trying at once, plan, check the destination
+// against the policy, place the new leg, then let runLegTransfer see it
+// through. A destination the policy refuses gets 603 and touches nothing.
+import type { ChannelRecord } from '../registry/types.js';
+import type { TopologySnapshot } from './attended-plan.js';
+import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
+import type { FlowContext, FlowOutcome } from './flow.js';
+import { runLegTransfer } from './leg-transfer.js';
+import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
+import { gatherTopology } from './topology.js';
+
+export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
+  const { event, deps, log, progress } = ctx;
+  const [trying, topology] = await Promise.all([
+    progress('channel_progress'),
+    gatherTopology(event, deps.registry, deps.pendingDials),
+  ]);
+  if (trying === 'channel-gone') return { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };
+
+  const plan = planBlind(event, topology);
+  if (!plan.ok) {
+    log.warn({ reason: plan.reason, detail: plan.detail }, 'blind transfer rejected');
+    await progress('channel_unavailable');
+    return { result: 'rejected', reason: plan.detail };
+  }
+  ctx.claimBridges([plan.sourceBridgeId]);
+
+  const decision = await deps.policy.evaluate(describe(plan, topology));
+  if (!decision.allowed) {
+    await progress('channel_declined');
+    return { result: 'rejected', reason: `destination refused (${decision.rule}): ${decision.detail}` };
+  }
+
+  const source = topology.channels.get(plan.sourceId);
+  const callerFrom = { transferee: topology.channels.get(plan.transfereeIds[0]!), transferer: source, none: undefined };
+  const leg = deps.dialer.dial({
+    exten: plan.destination,
+    purpose: 'transfer',
+    callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
+    variables: Object.keys(deps.transfer.channelVars).length > 0 ? deps.transfer.channelVars : undefined,
+    timeoutMs: deps.transfer.timeoutMs,
+    originator: plan.transfereeIds[0],
+  });
+  const endpoint = source ? endpointOf(source.name) : undefined;
+  const immediate200 = endpoint !== undefined && deps.transfer.immediate200Endpoints.some((re) => re.test(endpoint));
+  log.info(
+    { destination: plan.destination, legChannelId: leg.channelId, dialString: leg.endpoint, transferees: plan.transfereeIds, immediate200 },
+    'blind transfer: dialling the destination',
+  );
+  return runLegTransfer(
+    {
+      sourceId: plan.sourceId,
+      sourceBridgeId: plan.sourceBridgeId,
+      transfereeIds: plan.transfereeIds,
+      leg,
+      holdMode: deps.transfer.holdMode,
+      mohClass: deps.mohClass,
+      immediate200,
+      alsoHangUp: [],
+    },
+    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress },
+  );
+}
+
+function describe(plan: BlindPlan, topo: TopologySnapshot): TransferDescription {
+  const party = (id: string): PartyDescription => {
+    const c: ChannelRecord | undefined = topo.channels.get(id);
+    return {
+      channelId: id,
+      name: c?.name ?? '',
+      endpoint: c ? endpointOf(c.name) : undefined,
+      callId: c?.callId,
+      callerId: c?.caller ?? { name: '', number: '' },
+    };
+  };
+  return {
+    kind: 'blind',
+    destination: plan.destination,
+    transferer: party(plan.sourceId),
+    transferees: plan.transfereeIds.map(party),
+    bridgeId: plan.sourceBridgeId,
+  };
+}

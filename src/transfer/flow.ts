@@ -1,0 +1,52 @@
+// What every transfer flow (attended, blind) is handed by the handler.
+import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { ChannelEndWatch } from '../calls/channel-watch.js';
+import type { Dialer } from '../calls/dialer.js';
+import type { PendingDials } from '../calls/pending-dials.js';
+import type { TransferConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { CallRegistry } from '../registry/call-registry.js';
+import type { DestinationPolicy } from './policy.js';
+import type { ProgressResult } from './progress.js';
+
+export type TransferKind = 'attended' | 'blind';
+export type TransferResult = 'completed' | 'rejected' | 'failed' | 'abandoned';
+
+export type TransferRest = Pick<
+  AriRestClient,
+  | 'transferProgress'
+  | 'addChannel'
+  | 'removeChannel'
+  | 'hangup'
+  | 'destroyBridge'
+  | 'startRinging'
+  | 'stopRinging'
+  | 'startMoh'
+  | 'stopMoh'
+>;
+
+export interface TransferDeps {
+  rest: TransferRest;
+  registry: CallRegistry;
+  dialer: Pick<Dialer, 'dial'>;
+  watch: ChannelEndWatch;
+  policy: Pick<DestinationPolicy, 'evaluate'>;
+  pendingDials: PendingDials;
+  transfer: TransferConfig;
+  mohClass: string;
+}
+
+export interface FlowContext {
+  event: ChannelTransferEvent;
+  deps: TransferDeps;
+  log: Logger;
+  progress(state: TransferProgressState): Promise<ProgressResult>;
+  /** Bridges this transfer rearranges: the router leaves them alone meanwhile. */
+  claimBridges(ids: string[]): void;
+}
+
+export interface FlowOutcome {
+  result: TransferResult;
+  reason?: string;
+}

@@ -1,0 +1,162 @@
+// Carries a transfer whose target is a new leg still ringing (blind and
+// semi-attended transfers) to its end: the transferees hear ringback or
+// music meanwhile; when the leg answers it joins their bridge and the
+// transferer goes; when it does not, everything is as it was before.
+import { isAriError } from '../ari/errors.js';
+import type { TransferProgressState } from '../ari/models.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { ChannelEndWatch } from '../calls/channel-watch.js';
+import type { DialAttempt, DialOutcome } from '../calls/dialer.js';
+import type { HoldMode } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { CallRegistry } from '../registry/call-registry.js';
+import type { ProgressResult } from './progress.js';
+
+export type LegTransferRest = Pick<
+  AriRestClient,
+  'addChannel' | 'removeChannel' | 'hangup' | 'startRinging' | 'stopRinging' | 'startMoh' | 'stopMoh'
+>;
+
+export interface LegTransfer {
+  sourceId: string;
+  sourceBridgeId: string;
+  transfereeIds: string[];
+  leg: DialAttempt;
+  holdMode: HoldMode;
+  mohClass: string;
+  /** Tell the phone 200 as soon as the leg is placed (phones that insist). */
+  immediate200: boolean;
+  /** Other legs of the transferring phone to hang up once it is over (semi-attended: the consultation call). */
+  alsoHangUp: string[];
+}
+
+export interface LegTransferContext {
+  rest: LegTransferRest;
+  registry: CallRegistry;
+  watch: ChannelEndWatch;
+  log: Logger;
+  progress(state: TransferProgressState): Promise<ProgressResult>;
+}
+
+export type LegTransferResult = { result: 'completed' | 'failed'; reason?: string };
+
+export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): Promise<LegTransferResult> {
+  const { log } = ctx;
+  const transfereesGone = ctx.watch.allEnded(t.transfereeIds);
+  try {
+    await startHold(t, ctx);
+    if (t.immediate200) {
+      void t.leg.originated.then((placed) => (placed ? ctx.progress('channel_answered') : undefined));
+    }
+    const outcome = await Promise.race([t.leg.outcome, transfereesGone.ended.then(() => 'transferees-gone' as const)]);
+    await stopHold(t, ctx);
+
+    if (outcome === 'transferees-gone') {
+      await t.leg.cancel('the transferee hung up');
+      await ctx.progress('channel_unavailable');
+      await hangUpAll(t.alsoHangUp, ctx);
+      return { result: 'failed', reason: 'the transferee hung up while the target was ringing' };
+    }
+    if (!outcome.answered) {
+      await ctx.progress(stateForFailure(outcome));
+      await hangUpAll(t.alsoHangUp, ctx);
+      return { result: 'failed', reason: `target ${outcome.failure}: ${outcome.detail}` };
+    }
+    return await connect(t, ctx);
+  } finally {
+    transfereesGone.dispose();
+    log.debug('leg transfer over');
+  }
+}
+
+// busy and rejected are the callee's "no": the phone hears 603 Decline.
+function stateForFailure(outcome: Extract<DialOutcome, { answered: false }>): TransferProgressState {
+  return outcome.failure === 'busy' || outcome.failure === 'rejected' ? 'channel_declined' : 'channel_unavailable';
+}
+
+async function connect(t: LegTransfer, ctx: LegTransferContext): Promise<LegTransferResult> {
+  const { rest, log } = ctx;
+  const legId = t.leg.channelId;
+  try {
+    await rest.addChannel(t.sourceBridgeId, legId);
+    log.info({ step: 'join', channelId: legId, bridgeId: t.sourceBridgeId }, 'new leg joined the transferee');
+  } catch (err) {
+    log.error({ step: 'join', err, channelId: legId, bridgeId: t.sourceBridgeId }, 'new leg could not join; dropping it');
+    await hangUp(legId, ctx);
+    await ctx.progress('channel_unavailable');
+    await hangUpAll(t.alsoHangUp, ctx);
+    return { result: 'failed', reason: `the new leg could not join bridge ${t.sourceBridgeId}` };
+  }
+  // The transferer leaves before the phone is told, so it never hears the
+  // new party; its BYE follows the 200 sipfrag.
+  await leaveBridge(t.sourceId, t.sourceBridgeId, ctx);
+  await ctx.progress('channel_answered');
+  await hangUpAll([t.sourceId, ...t.alsoHangUp], ctx);
+  return { result: 'completed' };
+}
+
+async function startHold(t: LegTransfer, { rest, registry, log }: LegTransferContext): Promise<void> {
+  await Promise.all(
+    t.transfereeIds.map(async (id) => {
+      try {
+        if (t.holdMode === 'moh') {
+          await rest.startMoh(id, t.mohClass);
+          await registry.store.patchChannel(id, { mohByService: true });
+        } else {
+          // Music from a hold before the REFER would drown the ringback.
+          if ((await registry.store.getChannel(id))?.mohByService) {
+            await rest.stopMoh(id);
+            await registry.store.patchChannel(id, { mohByService: false });
+          }
+          await rest.startRinging(id);
+        }
+        log.info({ step: 'hold', channelId: id, mode: t.holdMode }, 'transferee hears the target ringing');
+      } catch (err) {
+        log.warn({ step: 'hold', err, channelId: id }, 'could not play ringback or music to the transferee');
+      }
+    }),
+  );
+}
+
+async function stopHold(t: LegTransfer, { rest, registry, log }: LegTransferContext): Promise<void> {
+  await Promise.all(
+    t.transfereeIds.map(async (id) => {
+      const record = await registry.store.getChannel(id);
+      if (!record || record.hangingUp) return;
+      try {
+        if (t.holdMode === 'ring') await rest.stopRinging(id);
+        if (record.mohByService) await rest.stopMoh(id);
+        await registry.store.patchChannel(id, { mohByService: false });
+      } catch (err) {
+        if (!isAriError(err, 404)) log.warn({ step: 'unhold', err, channelId: id }, 'could not stop ringback or music');
+      }
+    }),
+  );
+}
+
+async function leaveBridge(channelId: string, bridgeId: string, ctx: LegTransferContext): Promise<void> {
+  const record = await ctx.registry.store.getChannel(channelId);
+  if (!record || record.hangingUp || record.bridgeId !== bridgeId) return;
+  try {
+    await ctx.rest.removeChannel(bridgeId, channelId);
+  } catch (err) {
+    // Gone or already out (422): either way it no longer hears the call.
+    if (!isAriError(err)) throw err;
+    ctx.log.debug({ err, channelId }, 'transferer already out of the bridge');
+  }
+}
+
+async function hangUpAll(ids: string[], ctx: LegTransferContext): Promise<void> {
+  await Promise.all(ids.map((id) => hangUp(id, ctx)));
+}
+
+async function hangUp(channelId: string, { rest, registry, log }: LegTransferContext): Promise<void> {
+  const record = await registry.store.getChannel(channelId);
+  if (record?.hangingUp) return;
+  try {
+    await rest.hangup(channelId, 'normal');
+    log.info({ step: 'hangup', channelId }, 'leg hung up');
+  } catch (err) {
+    if (!isAriError(err, 404)) log.error({ step: 'hangup', err, channelId }, 'could not hang up the leg');
+  }
+}
