@@ -196,7 +196,7 @@ describe('describeConfig', () => {
     const logs = captureLogs();
     const config = loadConfig({ ...base, TRANSFER_DENY: '1900.*', TRANSFER_POLICY_URL: 'https://hook:t0ken@policy.example/check?k=v' });
     logs.logger.info({ config: describeConfig(config) }, 'configuration loaded');
-    expect(logs.lines[0]).toMatchObject({ config: { transfer: { deny: ['1900.*'], policyUrl: 'https://policy.example/check' } } });
+    expect(logs.lines[0]).toMatchObject({ config: { transfer: { deny: ['^(?:1900.*)$'], policyUrl: 'https://policy.example/check' } } });
     expect(logs.text()).not.toContain('s3cret-pw');
     expect(logs.text()).not.toContain('t0ken');
   });
