@@ -7,7 +7,8 @@ import type { AriEvent } from './ari/models.js';
 import { AriRestClient } from './ari/rest-client.js';
 import { ChannelEndWatch } from './calls/channel-watch.js';
 import { Dialer } from './calls/dialer.js';
-import { NO_PENDING_DIALS } from './calls/pending-dials.js';
+import { HoldMusic } from './calls/hold-music.js';
+import { CallRouter } from './calls/router.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { CallRegistry } from './registry/call-registry.js';
@@ -28,6 +29,8 @@ export class TransferService {
   readonly registry: CallRegistry;
   readonly transfers: TransferHandler;
   readonly dialer: Dialer;
+  readonly router: CallRouter;
+  private readonly hold: HoldMusic | undefined;
   private readonly watch = new ChannelEndWatch();
   private readonly events: AriEventStream;
   private readonly log: Logger;
@@ -57,12 +60,28 @@ export class TransferService {
       dialer: this.dialer,
       watch: this.watch,
       policy,
-      pendingDials: NO_PENDING_DIALS,
+      pendingDials: { ringingLegOf: (id) => this.router.ringingLegOf(id), takeOver: (id) => this.router.takeOver(id) },
       transfer: config.transfer,
       mohClass: config.mohClass,
       logger,
-      ...(options.onTransferFinished ? { onFinished: options.onTransferFinished } : {}),
+      onFinished: (summary) => {
+        options.onTransferFinished?.(summary);
+        this.enqueue(async () => {
+          for (const id of summary.bridgeIds) await this.router.reconcile(id);
+        });
+      },
     });
+    this.router = new CallRouter({
+      rest: this.rest,
+      registry: this.registry,
+      dialer: this.dialer,
+      transfers: this.transfers,
+      routeCalls: config.routing === 'dial',
+      timeoutMs: config.routingTimeoutMs,
+      logger,
+    });
+    // With ROUTING=none the calls, and what the parties hear, are another application's.
+    this.hold = config.routing === 'dial' ? new HoldMusic({ rest: this.rest, registry: this.registry, mohClass: config.mohClass, logger }) : undefined;
     this.events = new AriEventStream(
       {
         url: ari.url,
@@ -129,9 +148,16 @@ export class TransferService {
       );
       return;
     }
+    // The router needs the bridge a channel was in before the registry forgets it.
+    const bridgeBefore =
+      event.type === 'ChannelHangupRequest' || event.type === 'StasisEnd'
+        ? (await this.registry.store.getChannel(event.channel.id))?.bridgeId
+        : undefined;
     await this.registry.apply(event);
     this.dialer.onEvent(event);
     this.watch.onEvent(event);
+    await this.router.onEvent(event, bridgeBefore);
+    await this.hold?.onEvent(event);
     if (event.type === 'ChannelTransfer') await this.transfers.onChannelTransfer(event);
   }
 

@@ -1,0 +1,49 @@
+// A phone that puts its call on hold (re-INVITE sendonly) makes Asterisk
+// emit ChannelHold; the parties it left hear music on hold until
+// ChannelUnhold. Channels we start music on are marked in the registry, so
+// that a transfer stops the music it did not start itself.
+import { isAriError } from '../ari/errors.js';
+import type { AriEvent } from '../ari/models.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { Logger } from '../logger.js';
+import type { CallRegistry } from '../registry/call-registry.js';
+
+export interface HoldMusicDeps {
+  rest: Pick<AriRestClient, 'startMoh' | 'stopMoh'>;
+  registry: CallRegistry;
+  mohClass: string;
+  logger: Logger;
+}
+
+export class HoldMusic {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: HoldMusicDeps) {
+    this.log = deps.logger.child({ component: 'hold' });
+  }
+
+  async onEvent(event: AriEvent): Promise<void> {
+    if (event.type === 'ChannelHold') await this.toPeers(event.channel.id, true);
+    else if (event.type === 'ChannelUnhold') await this.toPeers(event.channel.id, false);
+  }
+
+  private async toPeers(heldId: string, on: boolean): Promise<void> {
+    const { registry, rest, mohClass } = this.deps;
+    const held = await registry.store.getChannel(heldId);
+    const bridge = held?.bridgeId ? await registry.store.getBridge(held.bridgeId) : undefined;
+    if (!bridge) return;
+    for (const peerId of bridge.channelIds) {
+      if (peerId === heldId) continue;
+      const peer = await registry.store.getChannel(peerId);
+      if (!peer || peer.hangingUp || peer.mohByService === on) continue;
+      try {
+        if (on) await rest.startMoh(peerId, mohClass);
+        else await rest.stopMoh(peerId);
+        await registry.store.patchChannel(peerId, { mohByService: on });
+        this.log.info({ heldChannelId: heldId, channelId: peerId, mohClass }, on ? 'music on hold started' : 'music on hold stopped');
+      } catch (err) {
+        if (!isAriError(err, 404)) this.log.warn({ err, channelId: peerId }, 'could not change music on hold');
+      }
+    }
+  }
+}

@@ -1,0 +1,194 @@
+// Built-in call routing (ROUTING=dial): a call entering the application
+// that we did not place rings while we dial the extension it asked for
+// (the same dial template as transfers); when the callee answers, both are
+// answered into a new bridge. A two-party call whose party hangs up is
+// ended for the other party too.
+//
+// The caller is answered only once the callee answers, so that a phone
+// transferring during its consultation call sees that call still ringing
+// (semi-attended transfer), as it would behind any PBX.
+import { randomUUID } from 'node:crypto';
+import { isAriError } from '../ari/errors.js';
+import type { AriEvent, Channel } from '../ari/models.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { Logger } from '../logger.js';
+import type { CallRegistry } from '../registry/call-registry.js';
+import { callerIdOf } from '../transfer/blind-plan.js';
+import { checkDestination } from '../transfer/policy.js';
+import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from './dialer.js';
+import type { PendingDials } from './pending-dials.js';
+
+export type RouterRest = Pick<
+  AriRestClient,
+  'answer' | 'hangup' | 'createBridge' | 'addChannel' | 'destroyBridge' | 'startRinging' | 'stopRinging'
+>;
+
+export interface RouterDeps {
+  rest: RouterRest;
+  registry: CallRegistry;
+  dialer: Pick<Dialer, 'dial' | 'isOwnLeg'>;
+  /** Bridges a transfer is rearranging are left alone until it is over. */
+  transfers: { isClaimed(bridgeId: string): boolean };
+  /** false for ROUTING=none: another application routes the calls. */
+  routeCalls: boolean;
+  timeoutMs: number;
+  logger: Logger;
+}
+
+// ARI's hangup `reason` for each way a dial can fail, so the caller hears
+// the matching cause (busy, no answer, ...).
+const HANGUP_REASON: Record<DialFailure, string> = {
+  busy: 'busy',
+  rejected: 'rejected',
+  'no-answer': 'no_answer',
+  unreachable: 'unallocated',
+  congestion: 'congestion',
+  cancelled: 'normal',
+  error: 'failure',
+};
+
+export class CallRouter implements PendingDials {
+  /** Callers still waiting for their callee: caller id → the ringing leg. */
+  private readonly dialing = new Map<string, DialAttempt>();
+  /** Bridges this router created, whose two-party calls it ends. */
+  private readonly bridges = new Set<string>();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: RouterDeps) {
+    this.log = deps.logger.child({ component: 'router' });
+  }
+
+  ringingLegOf(channelId: string): string | undefined {
+    return this.dialing.get(channelId)?.channelId;
+  }
+
+  takeOver(channelId: string): DialAttempt | undefined {
+    const attempt = this.dialing.get(channelId);
+    this.dialing.delete(channelId);
+    if (attempt) this.log.info({ callerChannelId: channelId, legChannelId: attempt.channelId }, 'ringing call handed to a transfer');
+    return attempt;
+  }
+
+  /** Feed every ARI event, in order, after the registry has applied it. */
+  async onEvent(event: AriEvent, bridgeBefore: string | undefined): Promise<void> {
+    switch (event.type) {
+      case 'StasisStart':
+        this.onStasisStart(event.channel, event.args);
+        return;
+      case 'ChannelHangupRequest':
+      case 'StasisEnd':
+        await this.onChannelEnding(event.channel.id, bridgeBefore);
+        return;
+      case 'BridgeDestroyed':
+        this.bridges.delete(event.bridge.id);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** After a transfer: a bridge it left with one party is a call that is over. */
+  async reconcile(bridgeId: string): Promise<void> {
+    if (!this.bridges.has(bridgeId) || this.deps.transfers.isClaimed(bridgeId)) return;
+    const bridge = await this.deps.registry.store.getBridge(bridgeId);
+    if (!bridge) return;
+    const live: string[] = [];
+    for (const id of bridge.channelIds) {
+      const c = await this.deps.registry.store.getChannel(id);
+      if (c && !c.hangingUp) live.push(id);
+    }
+    if (live.length >= 2) return;
+    this.log.info({ bridgeId, remaining: live }, 'call over: hanging up the last party and deleting the bridge');
+    this.bridges.delete(bridgeId);
+    // Not awaited: the event queue must not wait on REST round trips.
+    void Promise.all([...live.map((id) => this.hangUp(id, 'normal')), this.destroyBridge(bridgeId)]);
+  }
+
+  private onStasisStart(channel: Channel, args: string[]): void {
+    if (this.deps.dialer.isOwnLeg(channel.id)) return;
+    if (args[0] === OWN_LEG_ARG) {
+      // A leg placed before a restart: nobody waits for it any more.
+      this.log.warn({ channelId: channel.id }, 'hanging up a leg this service placed before it restarted');
+      void this.hangUp(channel.id, 'normal');
+      return;
+    }
+    if (!this.deps.routeCalls) return;
+    void this.route(channel).catch((err: unknown) => this.log.error({ err, channelId: channel.id }, 'routing failed'));
+  }
+
+  private async route(caller: Channel): Promise<void> {
+    const exten = caller.dialplan?.exten ?? '';
+    const log = this.log.child({ callerChannelId: caller.id, exten });
+    const valid = checkDestination(exten);
+    if (!valid.allowed) {
+      log.warn({ detail: valid.detail }, 'call to an extension that cannot be dialled; hanging up');
+      await this.hangUp(caller.id, 'unallocated');
+      return;
+    }
+    const record = await this.deps.registry.store.getChannel(caller.id);
+    const attempt = this.deps.dialer.dial({
+      exten,
+      purpose: 'route',
+      callerId: callerIdOf(record),
+      variables: undefined,
+      timeoutMs: this.deps.timeoutMs,
+      originator: caller.id,
+    });
+    this.dialing.set(caller.id, attempt);
+    log.info({ legChannelId: attempt.channelId, dialString: attempt.endpoint }, 'routing the call');
+    await this.deps.rest.startRinging(caller.id).catch((err: unknown) => log.warn({ err }, 'could not send ringing to the caller'));
+
+    const outcome = await attempt.outcome;
+    // Taken over by a transfer, or the caller hung up: not ours any more.
+    if (this.dialing.get(caller.id) !== attempt) return;
+    this.dialing.delete(caller.id);
+    if (!outcome.answered) {
+      log.info({ failure: outcome.failure, cause: outcome.cause }, 'callee not reached; hanging up the caller');
+      await this.hangUp(caller.id, HANGUP_REASON[outcome.failure]);
+      return;
+    }
+    await this.connect(caller.id, attempt.channelId, log);
+  }
+
+  private async connect(callerId: string, calleeId: string, log: Logger): Promise<void> {
+    const bridgeId = `call-${randomUUID()}`;
+    this.bridges.add(bridgeId);
+    try {
+      await this.deps.rest.answer(callerId);
+      await this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: 'routed-call' });
+      await this.deps.rest.addChannel(bridgeId, callerId);
+      await this.deps.rest.addChannel(bridgeId, calleeId);
+      log.info({ bridgeId, calleeChannelId: calleeId }, 'call connected');
+    } catch (err) {
+      log.error({ err, bridgeId }, 'could not connect the call; hanging up both parties');
+      this.bridges.delete(bridgeId);
+      await Promise.all([this.hangUp(callerId, 'failure'), this.hangUp(calleeId, 'normal'), this.destroyBridge(bridgeId)]);
+    }
+  }
+
+  private async onChannelEnding(channelId: string, bridgeId: string | undefined): Promise<void> {
+    const attempt = this.dialing.get(channelId);
+    if (attempt) {
+      this.dialing.delete(channelId);
+      void attempt.cancel('the caller hung up');
+      return;
+    }
+    if (bridgeId) await this.reconcile(bridgeId);
+  }
+
+  private async hangUp(channelId: string, reason: string): Promise<void> {
+    try {
+      await this.deps.rest.hangup(channelId, reason);
+    } catch (err) {
+      if (!isAriError(err, 404)) this.log.warn({ err, channelId }, 'could not hang up');
+    }
+  }
+
+  private async destroyBridge(bridgeId: string): Promise<void> {
+    try {
+      await this.deps.rest.destroyBridge(bridgeId);
+    } catch (err) {
+      if (!isAriError(err, 404)) this.log.warn({ err, bridgeId }, 'could not delete the bridge');
+    }
+  }
+}
