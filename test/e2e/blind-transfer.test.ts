@@ -1,0 +1,260 @@
+// Blind transfers end to end, as in the blind-* traces: alice talks to bob,
+// bob's phone REFERs to another extension. Asserts what the phone heard,
+// who talks to whom, what the transferee heard meanwhile, what was hung up.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Channel } from '../../src/ari/models.js';
+import { membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+interface BlindCall {
+  alice: Channel;
+  bob: Channel;
+  bridgeId: string;
+}
+
+/** alice and bob talking in one bridge, as the blind-answered trace's harness set them up. */
+async function aliceTalksToBob(env: Record<string, string> = {}): Promise<BlindCall> {
+  h = await startHarness(env);
+  const alice = h.emu.phoneCalls({ endpoint: 'alice', exten: '100', callerName: 'Alice' });
+  const bob = h.emu.phoneCalls({ endpoint: 'bob', exten: '200', callerName: 'Bob' });
+  h.emu.answer(alice.id);
+  h.emu.answer(bob.id);
+  const bridge = h.emu.createBridge({ name: 'call-bridge' });
+  h.emu.addToBridge(bridge.id, alice.id);
+  h.emu.addToBridge(bridge.id, bob.id);
+  await waitUntil(async () => (await h.service.registry.store.getBridge(bridge.id))?.channelIds.length === 2, 'the service to see the call');
+  return { alice, bob, bridgeId: bridge.id };
+}
+
+/** The leg the service placed for the transfer, once it exists. */
+function transferLeg() {
+  return h.emu.channels().find((c) => c.id.startsWith('transfer-'));
+}
+
+async function finished() {
+  await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+  return h.finished[0]!;
+}
+
+const sorted = (...ids: string[]) => ids.slice().sort();
+
+describe('blind transfer', () => {
+  it('answered: 100 then 200, the transferee talks to the new leg, the transferer is hung up, nothing left over', async () => {
+    const call = await aliceTalksToBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 50 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+
+    await waitUntil(() => transferLeg()?.state === 'Ringing', 'carol to ring');
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(true);
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    const summary = await finished();
+
+    const carol = h.emu.channels().find((c) => c.name.startsWith('PJSIP/carol'))!;
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, carol.id));
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+    expect(h.emu.channel(call.alice.id)?.mohPlaying).toBe(false);
+    expect(h.emu.hangups.map((x) => [x.channelId, x.by])).toEqual([[call.bob.id, 'ari']]);
+    expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(call.alice.id, carol.id));
+    expect(h.emu.bridges().map((b) => b.id)).toEqual([call.bridgeId]);
+    expect(summary).toMatchObject({ kind: 'blind', destination: 'carol', result: 'completed', sipfrags: [100, 200] });
+    // The new leg carries the transferee's caller id, not "Anonymous".
+    expect(carol.caller).toEqual({ name: 'Alice', number: 'alice' });
+  });
+
+  it('sends the configured caller id and channel variables with the new leg', async () => {
+    const call = await aliceTalksToBob({
+      TRANSFER_CALLER_ID: 'transferer',
+      TRANSFER_CHANNEL_VARS: '{"PJSIP_HEADER(add,X-Transferred-By)":"bob"}',
+      TRANSFER_DIAL_TEMPLATE: 'PJSIP/{exten}',
+    });
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 20 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    const carol = h.emu.channels().find((c) => c.name.startsWith('PJSIP/carol'))!;
+    expect(carol.caller).toEqual({ name: 'Bob', number: 'bob' });
+    expect(carol.variables['PJSIP_HEADER(add,X-Transferred-By)']).toBe('bob');
+  });
+
+  it.each([
+    ['busy', { kind: 'busy' as const }, 603],
+    ['rejected', { kind: 'reject' as const }, 603],
+    ['unreachable', { kind: 'unreachable' as const }, 503],
+    ['congested', { kind: 'congestion' as const }, 503],
+  ])('target %s: the phone hears %s, alice is back with bob exactly as before', async (_name, behaviour, code) => {
+    const call = await aliceTalksToBob();
+    h.emu.setEndpoint('carol', behaviour);
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, code]);
+    const summary = await finished();
+    expect(summary.result).toBe('failed');
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, call.bob.id));
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+    expect(transferLeg()).toBeUndefined();
+    expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(call.alice.id, call.bob.id));
+  });
+
+  it('no answer within TRANSFER_TIMEOUT: 503, the ringing leg is hung up, alice back with bob', async () => {
+    const call = await aliceTalksToBob({ TRANSFER_TIMEOUT: '0.3' });
+    h.emu.setEndpoint('carol', { kind: 'no-answer' });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 503]);
+    const summary = await finished();
+    expect(summary.reason).toMatch(/^target no-answer/);
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, call.bob.id));
+    expect(h.emu.hangups.filter((x) => x.channelId.startsWith('transfer-'))).toHaveLength(1);
+    expect(transferLeg()).toBeUndefined();
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+  });
+
+  it('the transferer hanging up early does not stop the transfer', async () => {
+    const call = await aliceTalksToBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 150 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => refer.sipfrags.length === 1 && transferLeg() !== undefined, '100 Trying and the new leg');
+    h.emu.phoneHangsUp(call.bob.id);
+    await waitUntil(() => transferLeg()?.bridgeId === call.bridgeId, 'carol to join alice');
+    await finished();
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, transferLeg()!.id));
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+    expect(h.emu.hangups.map((x) => [x.channelId, x.by])).toEqual([[call.bob.id, 'phone']]);
+  });
+
+  it('the transferee hanging up while the target rings cancels the new leg and ends with 503', async () => {
+    const call = await aliceTalksToBob();
+    h.emu.setEndpoint('carol', { kind: 'no-answer' });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => transferLeg()?.state === 'Ringing', 'carol to ring');
+    const legId = transferLeg()!.id;
+    h.emu.phoneHangsUp(call.alice.id);
+    expect(await refer.waitForTermination()).toEqual([100, 503]);
+    const summary = await finished();
+    expect(summary.reason).toBe('the transferee hung up while the target was ringing');
+    expect(h.emu.channel(legId)).toBeUndefined();
+    expect(h.emu.hangups.find((x) => x.channelId === legId)?.by).toBe('ari');
+  });
+
+  it('TRANSFER_HOLD_MODE=moh: the transferee hears music while the target rings, and it stops', async () => {
+    const call = await aliceTalksToBob({ TRANSFER_HOLD_MODE: 'moh', MOH_CLASS: 'jazz' });
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 80 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => transferLeg()?.state === 'Ringing', 'carol to ring');
+    expect(h.emu.channel(call.alice.id)).toMatchObject({ mohPlaying: true, mohClass: 'jazz', ringing: false });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await finished();
+    expect(h.emu.channel(call.alice.id)?.mohPlaying).toBe(false);
+  });
+
+  it('sends 200 at once to phones that want it, and still completes the transfer', async () => {
+    const call = await aliceTalksToBob({ TRANSFER_IMMEDIATE_200_ENDPOINTS: 'bo.*' });
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 150 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    expect(transferLeg()?.state).toBe('Ringing');
+    await finished();
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, transferLeg()!.id));
+    expect(h.emu.channel(call.bob.id)).toBeUndefined();
+  });
+
+  it('with an immediate 200, a busy target still puts alice back with bob', async () => {
+    const call = await aliceTalksToBob({ TRANSFER_IMMEDIATE_200_ENDPOINTS: 'bob' });
+    h.emu.setEndpoint('carol', { kind: 'busy', afterMs: 100 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    const summary = await finished();
+    expect(summary.result).toBe('failed');
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, call.bob.id));
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+  });
+});
+
+describe('destination policy', () => {
+  let webhook: Server | undefined;
+  afterEach(async () => {
+    await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
+    webhook = undefined;
+  });
+
+  /** A real policy webhook on loopback answering with `answer` after `delayMs`. */
+  async function startWebhook(answer: unknown, delayMs = 0) {
+    const received: unknown[] = [];
+    webhook = createServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      received.push(JSON.parse(body));
+      await new Promise((r) => setTimeout(r, delayMs));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => webhook!.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/policy`, received };
+  }
+
+  async function expectDeclined(call: BlindCall, destination: string, rule: string) {
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination });
+    expect(await refer.waitForTermination()).toEqual([100, 603]);
+    const summary = await finished();
+    expect(summary).toMatchObject({ result: 'rejected' });
+    expect(summary.reason).toContain(`(${rule})`);
+    // Untouched: nothing dialled, nothing moved, nobody hung up, no ringback.
+    expect(h.emu.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/channels/transfer-'))).toEqual([]);
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, call.bob.id));
+    expect(h.emu.hangups).toEqual([]);
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+  }
+
+  it('refuses a destination that could inject into the dial string', async () => {
+    await expectDeclined(await aliceTalksToBob(), '1003&PJSIP/premium', 'invalid');
+  });
+
+  it('refuses a destination on the deny list, even when allowed too', async () => {
+    await expectDeclined(await aliceTalksToBob({ TRANSFER_ALLOW: '.*', TRANSFER_DENY: '1900\\d*' }), '19001234', 'deny-list');
+  });
+
+  it('refuses a destination not on the allow list', async () => {
+    await expectDeclined(await aliceTalksToBob({ TRANSFER_ALLOW: '1\\d{3}' }), '004930123', 'not-allowed');
+  });
+
+  it('refuses a transfer to the transferer itself, or into its own call', async () => {
+    const call = await aliceTalksToBob();
+    await expectDeclined(call, 'bob', 'loop');
+  });
+
+  it('refuses a transfer to the party already in the call', async () => {
+    await expectDeclined(await aliceTalksToBob(), 'alice', 'loop');
+  });
+
+  it('asks the webhook, which sees the transfer described, and obeys its deny', async () => {
+    const hook = await startWebhook({ allow: false, reason: 'after hours' });
+    const call = await aliceTalksToBob({ TRANSFER_POLICY_URL: hook.url });
+    await expectDeclined(call, 'carol', 'webhook-deny');
+    expect(hook.received).toEqual([
+      expect.objectContaining({
+        type: 'transfer.policy',
+        kind: 'blind',
+        destination: 'carol',
+        transferer: expect.objectContaining({ channelId: call.bob.id, endpoint: 'bob' }),
+        transferees: [expect.objectContaining({ channelId: call.alice.id, callerId: { name: 'Alice', number: 'alice' } })],
+        bridgeId: call.bridgeId,
+      }),
+    ]);
+  });
+
+  it('fails closed when the webhook is too slow', async () => {
+    const hook = await startWebhook({ allow: true }, 500);
+    await expectDeclined(await aliceTalksToBob({ TRANSFER_POLICY_URL: hook.url, TRANSFER_POLICY_TIMEOUT_MS: '100' }), 'carol', 'webhook-error');
+  });
+
+  it('dials when the webhook allows', async () => {
+    const hook = await startWebhook({ allow: true });
+    const call = await aliceTalksToBob({ TRANSFER_POLICY_URL: hook.url });
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 10 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    expect(hook.received).toHaveLength(1);
+  });
+});
