@@ -69,6 +69,7 @@ async function semiAttended(plan: SemiAttendedPlan, ctx: FlowContext): Promise<F
       holdMode: deps.transfer.holdMode,
       mohClass: deps.mohClass,
       immediate200: false,
+      busyIsDecline: false,
       alsoHangUp: [plan.replacedId],
     },
     { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress },

@@ -56,6 +56,7 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
       holdMode: deps.transfer.holdMode,
       mohClass: deps.mohClass,
       immediate200,
+      busyIsDecline: true,
       alsoHangUp: [],
     },
     { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress },

@@ -28,6 +28,8 @@ export interface LegTransfer {
   immediate200: boolean;
   /** Other legs of the transferring phone to hang up once it is over (semi-attended: the consultation call). */
   alsoHangUp: string[];
+  /** Blind: a busy or rejecting target is a "no" (603). Semi-attended: any failure is 503. */
+  busyIsDecline: boolean;
 }
 
 export interface LegTransferContext {
@@ -58,7 +60,7 @@ export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): P
       return { result: 'failed', reason: 'the transferee hung up while the target was ringing' };
     }
     if (!outcome.answered) {
-      await ctx.progress(stateForFailure(outcome));
+      await ctx.progress(t.busyIsDecline ? stateForFailure(outcome) : 'channel_unavailable');
       await hangUpAll(t.alsoHangUp, ctx);
       return { result: 'failed', reason: `target ${outcome.failure}: ${outcome.detail}` };
     }
