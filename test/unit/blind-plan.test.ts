@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { ChannelTransferEvent } from '../../src/ari/models.js';
+import { failureOfCause } from '../../src/calls/dialer.js';
+import type { BridgeRecord, ChannelRecord } from '../../src/registry/types.js';
+import type { TopologySnapshot } from '../../src/transfer/attended-plan.js';
+import { callerIdOf, planBlind } from '../../src/transfer/blind-plan.js';
+
+function chan(id: string, extra: Partial<ChannelRecord> = {}): ChannelRecord {
+  return {
+    id,
+    name: `PJSIP/${id}-00000001`,
+    state: 'Up',
+    callId: `call-${id}`,
+    caller: { name: id.toUpperCase(), number: id },
+    bridgeId: 'b1',
+    dialogTags: undefined,
+    hangingUp: false,
+    mohByService: false,
+    ...extra,
+  };
+}
+
+function topo(channels: ChannelRecord[], members = channels.map((c) => c.id)): TopologySnapshot {
+  const bridge: BridgeRecord = { id: 'b1', name: 'call', channelIds: members };
+  return { channels: new Map(channels.map((c) => [c.id, c])), bridges: new Map([['b1', bridge]]), callIdCandidates: [], ringingLegs: new Map() };
+}
+
+function refer(destination: string | undefined, source = 'bob'): ChannelTransferEvent {
+  return {
+    type: 'ChannelTransfer',
+    timestamp: 't',
+    application: 'ari-transfer',
+    refer_to: { requested_destination: destination === undefined ? {} : { destination } },
+    referred_by: { source_channel: { id: source, name: `PJSIP/${source}-1`, state: 'Up', caller: { name: '', number: '' }, connected: { name: '', number: '' }, accountcode: '', dialplan: { context: 'c', exten: 's', priority: 1 }, creationtime: 't', language: 'en' } },
+  };
+}
+
+describe('planBlind', () => {
+  it('sends everyone else in the transferer bridge to the destination', () => {
+    expect(planBlind(refer('carol'), topo([chan('alice'), chan('bob'), chan('dave')]))).toEqual({
+      ok: true,
+      destination: 'carol',
+      sourceId: 'bob',
+      sourceBridgeId: 'b1',
+      transfereeIds: ['alice', 'dave'],
+    });
+  });
+
+  it('rejects what cannot be transferred', () => {
+    expect(planBlind(refer(''), topo([chan('alice'), chan('bob')]))).toMatchObject({ ok: false, reason: 'no-destination' });
+    expect(planBlind(refer('carol'), topo([chan('alice')], ['alice']))).toMatchObject({ ok: false, reason: 'source-gone' });
+    expect(planBlind(refer('carol'), topo([chan('alice'), chan('bob', { hangingUp: true })]))).toMatchObject({ ok: false, reason: 'source-gone' });
+    expect(planBlind(refer('carol'), topo([chan('alice'), chan('bob', { bridgeId: undefined })]))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
+    expect(planBlind(refer('carol'), topo([chan('alice', { hangingUp: true }), chan('bob')]))).toMatchObject({ ok: false, reason: 'no-transferee' });
+  });
+});
+
+describe('callerIdOf', () => {
+  it('formats a caller id as ARI expects it', () => {
+    expect(callerIdOf(chan('alice'))).toBe('"ALICE" <alice>');
+    expect(callerIdOf(chan('x', { caller: { name: 'Say "hi"', number: '100' } }))).toBe('"Say hi" <100>');
+    expect(callerIdOf(chan('x', { caller: { name: '', number: '100' } }))).toBe('<100>');
+    expect(callerIdOf(chan('x', { caller: { name: '', number: '' } }))).toBeUndefined();
+  });
+});
+
+describe('failureOfCause', () => {
+  it('maps Q.850 causes to what the phone is told', () => {
+    expect([17, 21, 19, 18, 1, 3, 34, 16, undefined].map(failureOfCause)).toEqual([
+      'busy', 'rejected', 'no-answer', 'no-answer', 'unreachable', 'unreachable', 'congestion', 'error', 'error',
+    ]);
+  });
+});
