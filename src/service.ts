@@ -77,6 +77,7 @@ export class TransferService {
       dialer: this.dialer,
       transfers: this.transfers,
       routeCalls: config.routing === 'dial',
+      app: ari.app,
       timeoutMs: config.routingTimeoutMs,
       logger,
     });

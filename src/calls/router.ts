@@ -31,6 +31,8 @@ export interface RouterDeps {
   transfers: { isClaimed(bridgeId: string): boolean };
   /** false for ROUTING=none: another application routes the calls. */
   routeCalls: boolean;
+  /** Our Stasis application: with subscribeAll we also see other applications' calls. */
+  app: string;
   timeoutMs: number;
   logger: Logger;
 }
@@ -113,6 +115,9 @@ export class CallRouter implements PendingDials {
       return;
     }
     if (!this.deps.routeCalls) return;
+    // Stasis(app,args...): a call that entered another application is not ours to route.
+    const enteredApp = channel.dialplan?.app_data?.split(',')[0];
+    if (channel.dialplan?.app_name === 'Stasis' && enteredApp !== this.deps.app) return;
     void this.route(channel).catch((err: unknown) => this.log.error({ err, channelId: channel.id }, 'routing failed'));
   }
 
@@ -154,6 +159,8 @@ export class CallRouter implements PendingDials {
     const bridgeId = `call-${randomUUID()}`;
     this.bridges.add(bridgeId);
     try {
+      // Ringback played in-band (inband_progress=yes) only stops when told.
+      await this.deps.rest.stopRinging(callerId).catch((err: unknown) => log.debug({ err }, 'ringing already stopped'));
       await this.deps.rest.answer(callerId);
       await this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: 'routed-call' });
       await this.deps.rest.addChannel(bridgeId, callerId);
