@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AttendedPlan, Move } from './attended-plan.js';
+import { hangUpLeg } from './hang-up.js';
 import type { ProgressResult } from './progress.js';
 
 export type ExecutorRest = Pick<AriRestClient, 'addChannel' | 'hangup' | 'destroyBridge' | 'stopMoh'>;
@@ -43,12 +44,12 @@ export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext)
   const [answered] = await Promise.all([
     progress('channel_answered'),
     ...plan.stopMohOn.map((id) => stopMusic(id, ctx)),
-    hangUpUnlessGone(plan.replacedId, ctx),
+    hangUpLeg(plan.replacedId, ctx),
   ]);
   // The source leg goes only after the final NOTIFY is queued on its dialog,
   // so the phone gets the 200 sipfrag before the BYE.
   await Promise.all([
-    hangUpUnlessGone(plan.sourceId, ctx),
+    hangUpLeg(plan.sourceId, ctx),
     ...plan.destroyBridges.map((id) => destroyBridge(id, ctx)),
   ]);
   return { ok: true, answered };
@@ -76,21 +77,6 @@ async function stopMusic(channelId: string, { rest, registry, log }: ExecutionCo
     if (!isAriError(err, 404)) log.warn({ step: 'stop-moh', err, channelId }, 'could not stop music on hold');
   }
   await registry.store.patchChannel(channelId, { mohByService: false });
-}
-
-async function hangUpUnlessGone(channelId: string, { rest, registry, log }: ExecutionContext): Promise<void> {
-  const record = await registry.store.getChannel(channelId);
-  if (!record || record.hangingUp) {
-    log.info({ step: 'hangup', channelId }, 'leg already hung up by the phone');
-    return;
-  }
-  try {
-    await rest.hangup(channelId, 'normal');
-    log.info({ step: 'hangup', channelId }, 'leg hung up');
-  } catch (err) {
-    if (isAriError(err, 404)) log.info({ step: 'hangup', channelId }, 'leg already gone');
-    else log.error({ step: 'hangup', err, channelId }, 'could not hang up the leg');
-  }
 }
 
 async function destroyBridge(bridgeId: string, { rest, log }: ExecutionContext): Promise<void> {

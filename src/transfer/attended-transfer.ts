@@ -3,18 +3,13 @@
 // rings, a semi-attended transfer of its ringing leg.
 import { executeAttended } from './attended-executor.js';
 import { planAttended, type SemiAttendedPlan } from './attended-plan.js';
-import type { FlowContext, FlowOutcome } from './flow.js';
+import { openTransfer, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
 import { runLegTransfer } from './leg-transfer.js';
-import { gatherTopology } from './topology.js';
 
 export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   const { event, deps, log, progress } = ctx;
-  // The phone hears nothing until we speak: 100 Trying first, while we plan.
-  const [trying, topology] = await Promise.all([
-    progress('channel_progress'),
-    gatherTopology(event, deps.registry, deps.pendingDials),
-  ]);
-  if (trying === 'channel-gone') return { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };
+  const topology = await openTransfer(ctx);
+  if (!topology) return TRANSFERER_GONE;
 
   const plan = planAttended(event, topology);
   if (!plan.ok) {

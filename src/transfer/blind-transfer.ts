@@ -4,18 +4,14 @@
 import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
-import type { FlowContext, FlowOutcome } from './flow.js';
+import { openTransfer, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
 import { runLegTransfer } from './leg-transfer.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
-import { gatherTopology } from './topology.js';
 
 export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   const { event, deps, log, progress } = ctx;
-  const [trying, topology] = await Promise.all([
-    progress('channel_progress'),
-    gatherTopology(event, deps.registry, deps.pendingDials),
-  ]);
-  if (trying === 'channel-gone') return { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };
+  const topology = await openTransfer(ctx);
+  if (!topology) return TRANSFERER_GONE;
 
   const plan = planBlind(event, topology);
   if (!plan.ok) {

@@ -1,5 +1,7 @@
 // What every transfer flow (attended, blind) is handed by the handler.
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { TopologySnapshot } from './attended-plan.js';
+import { gatherTopology } from './topology.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { ChannelEndWatch } from '../calls/channel-watch.js';
 import type { Dialer } from '../calls/dialer.js';
@@ -50,3 +52,18 @@ export interface FlowOutcome {
   result: TransferResult;
   reason?: string;
 }
+
+/**
+ * The opening every transfer shares: 100 Trying at once (the phone hears
+ * nothing until we speak) while the registry is read. Undefined when the
+ * transferer is already gone: Asterisk then told the phone 503 itself.
+ */
+export async function openTransfer(ctx: FlowContext): Promise<TopologySnapshot | undefined> {
+  const [trying, topology] = await Promise.all([
+    ctx.progress('channel_progress'),
+    gatherTopology(ctx.event, ctx.deps.registry, ctx.deps.pendingDials),
+  ]);
+  return trying === 'channel-gone' ? undefined : topology;
+}
+
+export const TRANSFERER_GONE: FlowOutcome = { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };

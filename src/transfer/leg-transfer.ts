@@ -10,6 +10,7 @@ import type { DialAttempt, DialOutcome } from '../calls/dialer.js';
 import type { HoldMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
+import { hangUpLeg } from './hang-up.js';
 import type { ProgressResult } from './progress.js';
 
 export type LegTransferRest = Pick<
@@ -84,7 +85,7 @@ async function connect(t: LegTransfer, ctx: LegTransferContext): Promise<LegTran
     log.info({ step: 'join', channelId: legId, bridgeId: t.sourceBridgeId }, 'new leg joined the transferee');
   } catch (err) {
     log.error({ step: 'join', err, channelId: legId, bridgeId: t.sourceBridgeId }, 'new leg could not join; dropping it');
-    await hangUp(legId, ctx);
+    await hangUpLeg(legId, ctx);
     await ctx.progress('channel_unavailable');
     await hangUpAll(t.alsoHangUp, ctx);
     return { result: 'failed', reason: `the new leg could not join bridge ${t.sourceBridgeId}` };
@@ -149,16 +150,5 @@ async function leaveBridge(channelId: string, bridgeId: string, ctx: LegTransfer
 }
 
 async function hangUpAll(ids: string[], ctx: LegTransferContext): Promise<void> {
-  await Promise.all(ids.map((id) => hangUp(id, ctx)));
-}
-
-async function hangUp(channelId: string, { rest, registry, log }: LegTransferContext): Promise<void> {
-  const record = await registry.store.getChannel(channelId);
-  if (record?.hangingUp) return;
-  try {
-    await rest.hangup(channelId, 'normal');
-    log.info({ step: 'hangup', channelId }, 'leg hung up');
-  } catch (err) {
-    if (!isAriError(err, 404)) log.error({ step: 'hangup', err, channelId }, 'could not hang up the leg');
-  }
+  await Promise.all(ids.map((id) => hangUpLeg(id, ctx)));
 }
