@@ -58,7 +58,7 @@ export interface AttendedPlan {
   transfereeIds: string[];
   targetIds: string[];
   moves: Move[];
-  /** Music this service started on a transferee: stop it once connected. */
+  /** Music this service started on either party (phones hold one or both calls before a REFER): stop it once connected. */
   stopMohOn: string[];
   /** After the final state: the phone's two legs, unless already going. */
   hangups: string[];
@@ -153,7 +153,7 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
     transfereeIds,
     targetIds,
     moves: transfereeIds.map((channelId) => ({ channelId, from: sourceBridge.id, to: targetBridge.id })),
-    stopMohOn: transfereeIds.filter((id) => topo.channels.get(id)?.mohByService),
+    stopMohOn: [...transfereeIds, ...targetIds].filter((id) => topo.channels.get(id)?.mohByService),
     hangups: [replacedId, sourceId],
     destroyBridges: [sourceBridge.id],
   };

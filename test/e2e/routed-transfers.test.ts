@@ -42,12 +42,17 @@ describe('transfers of routed calls', () => {
     const carolLeg = legTo('carol')!;
     const consultBridge = carolLeg.bridgeId!;
 
+    // Like many phones, bob holds the consultation call before transferring.
+    h.emu.phoneHolds(consult.id);
+    await waitUntil(() => h.emu.channel(carolLeg.id)?.mohPlaying === true, 'carol to hear music on hold');
+
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
     expect(await refer.waitForTermination()).toEqual([100, 200]);
     await waitUntil(() => h.finished.length === 1 && h.emu.bridges().length === 1, 'the transfer to finish');
 
     expect(membersOf(h, consultBridge)).toEqual(sorted(alice.id, carolLeg.id));
     expect(h.emu.channel(alice.id)?.mohPlaying).toBe(false);
+    expect(h.emu.channel(carolLeg.id)?.mohPlaying).toBe(false);
     expect(h.emu.bridge(bridgeId)).toBeUndefined();
     expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(alice.id, carolLeg.id));
 
@@ -119,5 +124,16 @@ describe('transfers of routed calls', () => {
     // Nobody to go back to: the call is over for alice too.
     await waitUntil(() => h.emu.channel(alice.id) === undefined && h.emu.bridges().length === 0, 'alice to be hung up');
     expect(h.emu.channels()).toEqual([]);
+  });
+
+  it('blind, the transferee hangs up while the target rings: nothing is left behind', async () => {
+    const { alice, bobLeg } = await aliceCallsBob();
+    h.emu.setEndpoint('carol', { kind: 'no-answer' });
+    const refer = h.emu.sendRefer(bobLeg.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => h.emu.channels().some((c) => c.id.startsWith('transfer-') && c.state === 'Ringing'), 'carol to ring');
+    h.emu.phoneHangsUp(alice.id);
+    expect(await refer.waitForTermination()).toEqual([100, 503]);
+    await waitUntil(() => h.emu.channels().length === 0 && h.emu.bridges().length === 0, 'everything to be cleared');
+    await waitUntil(async () => (await h.service.registry.store.counts()).channels === 0, 'the registry to empty');
   });
 });

@@ -205,6 +205,11 @@ describe('planAttended', () => {
   });
 });
 
+it('stops music this service started on the target too (the phone held its consultation call)', () => {
+  const w = world({ A: { mohByService: true }, C: { mohByService: true } });
+  expect(planAttended(transferEvent(w, { replaced: 'D' }), topo(w))).toMatchObject({ ok: true, stopMohOn: ['A', 'C'] });
+});
+
 describe('replacesDialog', () => {
   it('reads the Call-ID and the tags named by Replaces', () => {
     const w = world();
