@@ -1,0 +1,39 @@
+// Which Asterisk the integration suite talks to, as the runner
+// (scripts/test-integration.ts) hands it over in the environment.
+
+export interface AsteriskTarget {
+  ariUrl: string;
+  username: string;
+  password: string;
+  app: string;
+  sipHost: string;
+  sipPort: number;
+}
+
+/** The ARI user and application of asterisk-config/ari.conf and extensions.conf. */
+export const CONFIG_DEFAULTS = { username: 'ari-transfer', password: 'change-me', app: 'ari-transfer' } as const;
+
+export function targetFromEnv(env: NodeJS.ProcessEnv = process.env): AsteriskTarget | undefined {
+  if (!env.ASTERISK_ARI_URL) return undefined;
+  return {
+    ariUrl: env.ASTERISK_ARI_URL.replace(/\/+$/, '').replace(/\/ari$/, ''),
+    username: env.ASTERISK_ARI_USERNAME ?? CONFIG_DEFAULTS.username,
+    password: env.ASTERISK_ARI_PASSWORD ?? CONFIG_DEFAULTS.password,
+    app: env.ASTERISK_ARI_APP ?? CONFIG_DEFAULTS.app,
+    sipHost: env.ASTERISK_SIP_HOST ?? '127.0.0.1',
+    sipPort: Number(env.ASTERISK_SIP_PORT ?? 5060),
+  };
+}
+
+/** GET /ari/asterisk/ping: reachable with these credentials? */
+export async function pingAri(t: Pick<AsteriskTarget, 'ariUrl' | 'username' | 'password'>): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${t.ariUrl}/ari/asterisk/ping`, {
+      headers: { authorization: `Basic ${Buffer.from(`${t.username}:${t.password}`).toString('base64')}` },
+      signal: AbortSignal.timeout(3000),
+    });
+    return res.ok ? undefined : `ARI answered ${res.status}`;
+  } catch (err) {
+    return `ARI unreachable (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message})`;
+  }
+}

@@ -1,0 +1,56 @@
+// Reads SIPp's message trace (-trace_msg): what a phone sent and received.
+// Pure text parsing, so it is tested on the recorded traces in npm test.
+
+export interface SipMessage {
+  direction: 'sent' | 'received';
+  /** Request method, or undefined for a response. */
+  method: string | undefined;
+  /** Response status, or undefined for a request. */
+  status: number | undefined;
+  cseqMethod: string | undefined;
+  callId: string | undefined;
+  headers: Map<string, string>;
+  body: string;
+}
+
+const SEPARATOR = /^-{20,} \S+ \S+\s*$/m;
+
+export function parseSippMessages(log: string): SipMessage[] {
+  const messages: SipMessage[] = [];
+  for (const block of log.split(SEPARATOR)) {
+    const dir = /^\s*UDP message (sent|received)/.exec(block);
+    if (!dir) continue;
+    // The message starts after the "UDP message ..." line and one blank line.
+    const text = block.slice(block.indexOf('\n', block.indexOf('UDP message')) + 1).replace(/^\r?\n/, '');
+    const [head = '', ...rest] = text.split(/\r?\n\r?\n/);
+    const [startLine = '', ...headerLines] = head.split(/\r?\n/);
+    const headers = new Map<string, string>();
+    for (const line of headerLines) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+    const response = /^SIP\/2\.0 (\d{3})/.exec(startLine);
+    messages.push({
+      direction: dir[1] as 'sent' | 'received',
+      method: response ? undefined : startLine.split(' ')[0],
+      status: response ? Number(response[1]) : undefined,
+      cseqMethod: headers.get('cseq')?.split(/\s+/)[1],
+      callId: headers.get('call-id'),
+      headers,
+      body: rest.join('\n\n').trim(),
+    });
+  }
+  return messages;
+}
+
+/** The sipfrag status codes of the NOTIFYs a phone received, in order. */
+export function receivedSipfrags(messages: SipMessage[]): number[] {
+  return messages
+    .filter((m) => m.direction === 'received' && m.method === 'NOTIFY' && /message\/sipfrag/i.test(m.headers.get('content-type') ?? ''))
+    .map((m) => Number(/^SIP\/2\.0 (\d{1,3})/.exec(m.body)?.[1] ?? NaN));
+}
+
+/** Requests of this method the phone received (e.g. BYE from Asterisk). */
+export function received(messages: SipMessage[], method: string): SipMessage[] {
+  return messages.filter((m) => m.direction === 'received' && m.method === method);
+}
