@@ -111,6 +111,9 @@ export class TransferHandler {
         }
       },
     };
+    // Claimed before the first await: a hangup event processed meanwhile
+    // must not make the router end the call this transfer is rearranging.
+    ctx.claimBridges([event.referred_by.bridge?.id, event.refer_to.bridge?.id].filter((id): id is string => id !== undefined));
     log.info({ destination: dest.destination, replaces: dest.protocol_id }, 'transfer requested');
 
     let outcome: FlowOutcome;

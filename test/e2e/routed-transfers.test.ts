@@ -136,4 +136,19 @@ describe('transfers of routed calls', () => {
     await waitUntil(() => h.emu.channels().length === 0 && h.emu.bridges().length === 0, 'everything to be cleared');
     await waitUntil(async () => (await h.service.registry.store.counts()).channels === 0, 'the registry to empty');
   });
+
+  it('blind, bob hangs up right after 100 Trying, before carol is dialled: the transfer goes on', async () => {
+    const { alice, bobLeg, bridgeId } = await aliceCallsBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 30 });
+    // bob's hangup arrives while the transfer is still planning and checking
+    // the destination: the router must leave the call alone.
+    const refer = h.emu.sendRefer(bobLeg.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => refer.sipfrags.length === 1, '100 Trying');
+    h.emu.phoneHangsUp(bobLeg.id);
+    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    expect(h.finished[0]).toMatchObject({ result: 'completed' });
+    const carol = h.emu.channels().find((c) => c.name.startsWith('PJSIP/carol-'))!;
+    expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carol.id));
+  });
 });
+
