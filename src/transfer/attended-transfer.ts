@@ -3,7 +3,7 @@
 // rings, a semi-attended transfer of its ringing leg.
 import { executeAttended } from './attended-executor.js';
 import { planAttended, type SemiAttendedPlan } from './attended-plan.js';
-import { openTransfer, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
+import { openTransfer, rejectPlan, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
 import { runLegTransfer } from './leg-transfer.js';
 
 export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
@@ -12,11 +12,7 @@ export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   if (!topology) return TRANSFERER_GONE;
 
   const plan = planAttended(event, topology);
-  if (!plan.ok) {
-    log.warn({ reason: plan.reason, detail: plan.detail }, 'attended transfer rejected');
-    await progress('channel_unavailable');
-    return { result: 'rejected', reason: plan.detail };
-  }
+  if (!plan.ok) return rejectPlan(ctx, 'attended', plan);
   if (plan.mode === 'ringing') return semiAttended(plan, ctx);
 
   ctx.claimBridges([plan.sourceBridgeId, plan.targetBridgeId]);

@@ -4,7 +4,7 @@
 import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
-import { openTransfer, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
+import { openTransfer, rejectPlan, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
 import { runLegTransfer } from './leg-transfer.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 
@@ -14,11 +14,7 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   if (!topology) return TRANSFERER_GONE;
 
   const plan = planBlind(event, topology);
-  if (!plan.ok) {
-    log.warn({ reason: plan.reason, detail: plan.detail }, 'blind transfer rejected');
-    await progress('channel_unavailable');
-    return { result: 'rejected', reason: plan.detail };
-  }
+  if (!plan.ok) return rejectPlan(ctx, 'blind', plan);
   ctx.claimBridges([plan.sourceBridgeId]);
 
   const decision = await deps.policy.evaluate(describe(plan, topology));
