@@ -37,8 +37,30 @@ export interface TransferConfig {
   immediate200Endpoints: RegExp[];
 }
 
+export interface HttpConfig {
+  host: string;
+  port: number;
+  /** When set, every route but the health checks needs `Authorization: Bearer <token>`. */
+  token: string | undefined;
+}
+
+export interface WebhookConfig {
+  /** Receives every progress step of every transfer. */
+  eventHook: string | undefined;
+  /** Receives each transfer's final result. */
+  actionHook: string | undefined;
+  secret: string | undefined;
+  timeoutMs: number;
+  retries: number;
+}
+
 export interface Config {
   ari: AriConfig;
+  http: HttpConfig;
+  webhooks: WebhookConfig;
+  shutdownGraceMs: number;
+  /** Finished transfers kept for GET /transfers. */
+  transferHistorySize: number;
   routing: RoutingMode;
   routingTimeoutMs: number;
   mohClass: string;
@@ -96,6 +118,10 @@ const channelVars = z.string().transform((v, ctx) => {
   return parsed as Record<string, string>;
 });
 
+const httpUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http(s) URL');
+
 const ariUrl = z
   .string()
   .refine((v) => URL.canParse(v), 'must be a URL such as http://127.0.0.1:8088')
@@ -135,12 +161,19 @@ const envSchema = z.object({
   TRANSFER_CHANNEL_VARS: channelVars.optional(),
   TRANSFER_ALLOW: regexList('TRANSFER_ALLOW').optional(),
   TRANSFER_DENY: regexList('TRANSFER_DENY').optional(),
-  TRANSFER_POLICY_URL: z
-    .string()
-    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http(s) URL')
-    .optional(),
+  TRANSFER_POLICY_URL: httpUrl.optional(),
   TRANSFER_POLICY_TIMEOUT_MS: milliseconds(50, 30_000).default(2_000),
   TRANSFER_IMMEDIATE_200_ENDPOINTS: regexList('TRANSFER_IMMEDIATE_200_ENDPOINTS').optional(),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(0).max(65535, 'must be a port number').default(8080),
+  HTTP_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  TRANSFER_EVENT_HOOK: httpUrl.optional(),
+  TRANSFER_ACTION_HOOK: httpUrl.optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_TIMEOUT_MS: milliseconds(100, 60_000).default(5_000),
+  WEBHOOK_RETRIES: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0).max(20).default(5),
+  SHUTDOWN_GRACE_MS: milliseconds(0, 600_000).default(10_000),
+  TRANSFER_HISTORY_SIZE: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0).max(100_000).default(100),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -153,6 +186,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')} ${i.message}`));
   }
   const e = parsed.data;
+  // An open port on a shared network must not show calls to anybody.
+  if (!isLoopback(e.HTTP_HOST) && !e.HTTP_TOKEN) {
+    throw new ConfigError([`HTTP_HOST ${e.HTTP_HOST} is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to 127.0.0.1`]);
+  }
+  if ((e.TRANSFER_EVENT_HOOK || e.TRANSFER_ACTION_HOOK) && !e.WEBHOOK_SECRET) {
+    throw new ConfigError(['WEBHOOK_SECRET is required when TRANSFER_EVENT_HOOK or TRANSFER_ACTION_HOOK is set (webhook bodies are signed)']);
+  }
   return {
     ari: {
       url: e.ARI_URL,
@@ -164,6 +204,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: e.ARI_REQUEST_TIMEOUT_MS,
       reconnectMaxDelayMs: e.ARI_RECONNECT_MAX_MS,
     },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, token: e.HTTP_TOKEN },
+    webhooks: {
+      eventHook: e.TRANSFER_EVENT_HOOK,
+      actionHook: e.TRANSFER_ACTION_HOOK,
+      secret: e.WEBHOOK_SECRET,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retries: e.WEBHOOK_RETRIES,
+    },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    transferHistorySize: e.TRANSFER_HISTORY_SIZE,
     routing: e.ROUTING,
     routingTimeoutMs: e.ROUTING_TIMEOUT,
     mohClass: e.MOH_CLASS,
@@ -181,6 +231,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function resolvePassword(inline: string | undefined, file: string | undefined): string {
@@ -204,8 +258,18 @@ function resolvePassword(inline: string | undefined, file: string | undefined): 
 export function describeConfig(config: Config): Record<string, unknown> {
   const t = config.transfer;
   const sources = (list: RegExp[]) => list.map((r) => r.source);
+  const hookUrl = (u: string | undefined) => (u ? new URL(u).origin + new URL(u).pathname : undefined);
   return {
     ari: { ...config.ari, password: '[redacted]' },
+    http: { ...config.http, token: config.http.token ? '[redacted]' : undefined },
+    webhooks: {
+      ...config.webhooks,
+      eventHook: hookUrl(config.webhooks.eventHook),
+      actionHook: hookUrl(config.webhooks.actionHook),
+      secret: config.webhooks.secret ? '[redacted]' : undefined,
+    },
+    shutdownGraceMs: config.shutdownGraceMs,
+    transferHistorySize: config.transferHistorySize,
     routing: config.routing,
     routingTimeoutMs: config.routingTimeoutMs,
     mohClass: config.mohClass,
@@ -215,7 +279,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       deny: sources(t.deny),
       immediate200Endpoints: sources(t.immediate200Endpoints),
       // A webhook URL may carry credentials: log where it points only.
-      policyUrl: t.policyUrl ? new URL(t.policyUrl).origin + new URL(t.policyUrl).pathname : undefined,
+      policyUrl: hookUrl(t.policyUrl),
     },
     logLevel: config.logLevel,
   };

@@ -30,6 +30,10 @@ describe('loadConfig', () => {
         requestTimeoutMs: 5000,
         reconnectMaxDelayMs: 10000,
       },
+      http: { host: '127.0.0.1', port: 8080, token: undefined },
+      webhooks: { eventHook: undefined, actionHook: undefined, secret: undefined, timeoutMs: 5000, retries: 5 },
+      shutdownGraceMs: 10_000,
+      transferHistorySize: 100,
       routing: 'dial',
       routingTimeoutMs: 60_000,
       mohClass: 'default',
@@ -188,6 +192,29 @@ describe('logger redaction', () => {
     expect(logs.text()).not.toContain('s3cret-pw');
     expect(logs.text()).not.toContain('Basic abc');
     expect(logs.text()).toContain('[redacted]');
+  });
+});
+
+describe('HTTP and webhook settings', () => {
+  it('refuses a non-loopback HTTP_HOST without a token', () => {
+    expect(problemsOf({ ...base, HTTP_HOST: '0.0.0.0' })).toEqual([
+      'HTTP_HOST 0.0.0.0 is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to 127.0.0.1',
+    ]);
+    expect(loadConfig({ ...base, HTTP_HOST: '0.0.0.0', HTTP_TOKEN: 'a-long-enough-token' }).http).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+      token: 'a-long-enough-token',
+    });
+    expect(loadConfig({ ...base, HTTP_HOST: '::1' }).http.host).toBe('::1');
+  });
+
+  it('requires a secret to sign webhook bodies', () => {
+    expect(problemsOf({ ...base, TRANSFER_ACTION_HOOK: 'http://127.0.0.1:9/a' })).toEqual([
+      'WEBHOOK_SECRET is required when TRANSFER_EVENT_HOOK or TRANSFER_ACTION_HOOK is set (webhook bodies are signed)',
+    ]);
+    expect(problemsOf({ ...base, TRANSFER_EVENT_HOOK: 'mailto:x' })).toEqual(['TRANSFER_EVENT_HOOK must be an http(s) URL']);
+    expect(problemsOf({ ...base, HTTP_PORT: '70000' })).toEqual(['HTTP_PORT must be a port number']);
+    expect(problemsOf({ ...base, WEBHOOK_SECRET: 'short' })).toEqual(['WEBHOOK_SECRET must be at least 16 characters']);
   });
 });
 
