@@ -15,11 +15,12 @@ import { CallRegistry } from './registry/call-registry.js';
 import { MemoryRegistryStore } from './registry/memory-store.js';
 import type { RegistryStore } from './registry/types.js';
 import { DestinationPolicy } from './transfer/policy.js';
-import { TransferHandler, type TransferSummary } from './transfer/transfer-handler.js';
+import type { TransferObserver } from './transfer/observer.js';
+import { TransferHandler } from './transfer/transfer-handler.js';
 
 export interface ServiceOptions {
   store?: RegistryStore;
-  onTransferFinished?: (summary: TransferSummary) => void;
+  observers?: TransferObserver[];
   /** Test hook: shorter reconnect delays. */
   reconnectInitialMs?: number;
 }
@@ -64,12 +65,16 @@ export class TransferService {
       transfer: config.transfer,
       mohClass: config.mohClass,
       logger,
-      onFinished: (summary) => {
-        options.onTransferFinished?.(summary);
-        this.enqueue(async () => {
-          for (const id of summary.bridgeIds) await this.router.reconcile(id);
-        });
-      },
+      observers: [
+        ...(options.observers ?? []),
+        {
+          // A transfer may leave a routed call with one party: end it then.
+          finished: (summary) =>
+            this.enqueue(async () => {
+              for (const id of summary.bridgeIds) await this.router.reconcile(id);
+            }),
+        },
+      ],
     });
     this.router = new CallRouter({
       rest: this.rest,

@@ -41,7 +41,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     });
     const summaries: TransferSummary[] = [];
     const service = new TransferService(config, createLogger(config.logLevel, opts.logDestination), {
-      onTransferFinished: (s) => summaries.push(s),
+      observers: [{ finished: (s) => summaries.push(s) }],
     });
     service.start();
     await waitUntil(() => service.ready, 'the service to connect to the emulator');

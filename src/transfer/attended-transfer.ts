@@ -18,6 +18,7 @@ export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   ctx.claimBridges([plan.sourceBridgeId, plan.targetBridgeId]);
   log.info(
     {
+      step: 'plan',
       replacedChannelId: plan.replacedId,
       resolvedBy: plan.resolvedBy,
       transferees: plan.transfereeIds,
@@ -42,13 +43,13 @@ async function semiAttended(plan: SemiAttendedPlan, ctx: FlowContext): Promise<F
   const leg = deps.pendingDials.takeOver(plan.replacedId);
   if (!leg) {
     // It answered or failed between planning and now.
-    log.warn({ replacedChannelId: plan.replacedId }, 'semi-attended transfer: the consultation call stopped ringing meanwhile');
+    log.warn({ step: 'rejected', replacedChannelId: plan.replacedId }, 'semi-attended transfer: the consultation call stopped ringing meanwhile');
     await progress('channel_unavailable');
     return { result: 'rejected', reason: 'the consultation call stopped ringing before the transfer could take it over' };
   }
   ctx.claimBridges([plan.sourceBridgeId]);
   log.info(
-    { replacedChannelId: plan.replacedId, resolvedBy: plan.resolvedBy, transferees: plan.transfereeIds, legChannelId: leg.channelId },
+    { step: 'plan', replacedChannelId: plan.replacedId, resolvedBy: plan.resolvedBy, transferees: plan.transfereeIds, legChannelId: leg.channelId },
     'semi-attended transfer planned: the ringing leg goes to the transferee',
   );
   return runLegTransfer(

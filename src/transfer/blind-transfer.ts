@@ -18,6 +18,7 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   ctx.claimBridges([plan.sourceBridgeId]);
 
   const decision = await deps.policy.evaluate(describe(plan, topology));
+  log.info({ step: 'policy', destination: plan.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
   if (!decision.allowed) {
     await progress('channel_declined');
     return { result: 'rejected', reason: `destination refused (${decision.rule}): ${decision.detail}` };
@@ -36,7 +37,7 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   const endpoint = source ? endpointOf(source.name) : undefined;
   const immediate200 = endpoint !== undefined && deps.transfer.immediate200Endpoints.some((re) => re.test(endpoint));
   log.info(
-    { destination: plan.destination, legChannelId: leg.channelId, dialString: leg.endpoint, transferees: plan.transfereeIds, immediate200 },
+    { step: 'dial', destination: plan.destination, legChannelId: leg.channelId, dialString: leg.endpoint, transferees: plan.transfereeIds, immediate200 },
     'blind transfer: dialling the destination',
   );
   return runLegTransfer(

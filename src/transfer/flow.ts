@@ -70,7 +70,7 @@ export const TRANSFERER_GONE: FlowOutcome = { result: 'abandoned', reason: 'the 
 
 /** A plan that cannot be carried out: the phone hears 503, nothing was touched. */
 export async function rejectPlan(ctx: FlowContext, kind: TransferKind, rejection: { reason: string; detail: string }): Promise<FlowOutcome> {
-  ctx.log.warn({ reason: rejection.reason, detail: rejection.detail }, `${kind} transfer rejected`);
+  ctx.log.warn({ step: 'rejected', reason: rejection.reason, detail: rejection.detail }, `${kind} transfer rejected`);
   await ctx.progress('channel_unavailable');
   return { result: 'rejected', reason: rejection.detail };
 }

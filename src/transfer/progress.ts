@@ -23,14 +23,14 @@ export async function sendProgress(
 ): Promise<ProgressResult> {
   try {
     await rest.transferProgress(channelId, state);
-    log.info({ state, sipfrag: SIPFRAG_OF[state] }, 'transfer progress sent');
+    log.info({ step: 'progress', state, sipfrag: SIPFRAG_OF[state] }, 'transfer progress sent');
     return 'sent';
   } catch (err) {
     if (isAriError(err, 404)) {
-      log.info({ state }, 'transfer progress not sent: the transferer channel is already gone');
+      log.info({ step: 'progress', state, sent: false }, 'transfer progress not sent: the transferer channel is already gone');
       return 'channel-gone';
     }
-    log.error({ err, state }, 'transfer progress failed');
+    log.error({ step: 'progress', err, state, sent: false }, 'transfer progress failed');
     return 'failed';
   }
 }

@@ -13,27 +13,14 @@ import type { Logger } from '../logger.js';
 import { attendedTransfer } from './attended-transfer.js';
 import { blindTransfer } from './blind-transfer.js';
 import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
+import { notifyAll, stepReportingLogger, type TransferObserver, type TransferSummary } from './observer.js';
 import { SIPFRAG_OF, sendProgress, type ProgressResult } from './progress.js';
 
-export type { TransferKind, TransferResult };
-
-export interface TransferSummary {
-  transferId: string;
-  kind: TransferKind;
-  sourceChannelId: string;
-  destination: string | undefined;
-  result: TransferResult;
-  reason: string | undefined;
-  /** The sipfrag codes the phone was sent, as far as Asterisk accepted them. */
-  sipfrags: number[];
-  /** The bridges the transfer rearranged. */
-  bridgeIds: string[];
-  durationMs: number;
-}
+export type { TransferKind, TransferResult, TransferSummary };
 
 export interface TransferHandlerDeps extends TransferDeps {
   logger: Logger;
-  onFinished?: (summary: TransferSummary) => void;
+  observers: TransferObserver[];
 }
 
 export class TransferHandler {
@@ -91,7 +78,19 @@ export class TransferHandler {
     const source = event.referred_by.source_channel;
     const dest = event.refer_to.requested_destination;
     const kind: TransferKind = dest.protocol_id ? 'attended' : 'blind';
-    const log = this.log.child({ transferId, kind, sourceChannelId: source.id, sourceCallId: source.protocol_id || undefined });
+    const sourceCallId = source.protocol_id || undefined;
+    const observers = this.deps.observers;
+    const log = stepReportingLogger(this.log.child({ transferId, kind, sourceChannelId: source.id, sourceCallId }), (s) =>
+      notifyAll(observers, this.log, 'step', { ...s, transferId, at: new Date().toISOString() }),
+    );
+    notifyAll(observers, this.log, 'started', {
+      transferId,
+      kind,
+      sourceChannelId: source.id,
+      sourceCallId,
+      destination: dest.destination,
+      startedAt: new Date().toISOString(),
+    });
     const sipfrags: number[] = [];
     const bridgeIds: string[] = [];
     const ctx: FlowContext = {
@@ -114,7 +113,7 @@ export class TransferHandler {
     // Claimed before the first await: a hangup event processed meanwhile
     // must not make the router end the call this transfer is rearranging.
     ctx.claimBridges([event.referred_by.bridge?.id, event.refer_to.bridge?.id].filter((id): id is string => id !== undefined));
-    log.info({ destination: dest.destination, replaces: dest.protocol_id }, 'transfer requested');
+    log.info({ step: 'requested', destination: dest.destination, replaces: dest.protocol_id }, 'transfer requested');
 
     let outcome: FlowOutcome;
     try {
@@ -144,7 +143,7 @@ export class TransferHandler {
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     };
     log.info({ summary }, `transfer ${outcome.result}`);
-    this.deps.onFinished?.(summary);
+    notifyAll(observers, this.log, 'finished', summary);
   }
 }
 

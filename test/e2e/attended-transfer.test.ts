@@ -33,6 +33,14 @@ describe('attended transfer', () => {
     const story = h.logs.lines.filter((l) => l.transferId === transferId).map((l) => l.msg);
     expect(story).toEqual(expect.arrayContaining(['transfer requested', 'attended transfer planned', 'transferee moved to the target bridge', 'transfer completed']));
     expect(h.logs.lines.find((l) => l.msg === 'attended transfer planned')).toMatchObject({ resolvedBy: 'asterisk' });
+    // Observers (history, metrics, webhooks) see the same steps, in order.
+    const seen = h.steps.filter((s) => s.transferId === transferId);
+    const names = seen.map((s) => s.step);
+    expect(names.slice(0, 6)).toEqual(['requested', 'progress', 'plan', 'move', 'progress', 'hangup']);
+    // The source leg and the emptied bridge go in parallel.
+    expect(names.slice(6).sort()).toEqual(['destroy-bridge', 'hangup']);
+    expect(seen[1]!.fields).toMatchObject({ state: 'channel_progress', sipfrag: 100 });
+    expect(seen[3]!.fields).toMatchObject({ channelId: calls.alice.id, to: calls.consultBridge });
   });
 
   it('(a) also when the REFER arrives on the consultation leg', async () => {

@@ -4,7 +4,7 @@
 import type { Channel } from '../../src/ari/models.js';
 import { loadConfig } from '../../src/config.js';
 import { TransferService } from '../../src/service.js';
-import type { TransferSummary } from '../../src/transfer/transfer-handler.js';
+import type { TransferStep, TransferSummary } from '../../src/transfer/observer.js';
 import { AriEmulator } from '../emulator/index.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 
@@ -13,6 +13,8 @@ export interface Harness {
   service: TransferService;
   logs: CapturedLogs;
   finished: TransferSummary[];
+  /** Every step of every transfer, as observers see them. */
+  steps: TransferStep[];
   close(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
   const logs = captureLogs('debug');
   const finished: TransferSummary[] = [];
+  const steps: TransferStep[] = [];
   // ROUTING=none unless a test asks for the router: most scenarios bridge
   // calls themselves, as the recorded traces' harness application did.
   const config = loadConfig({
@@ -30,7 +33,10 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     ROUTING: 'none',
     ...env,
   });
-  const service = new TransferService(config, logs.logger, { onTransferFinished: (s) => finished.push(s), reconnectInitialMs: 20 });
+  const service = new TransferService(config, logs.logger, {
+    observers: [{ finished: (s) => finished.push(s), step: (s) => steps.push(s) }],
+    reconnectInitialMs: 20,
+  });
   service.start();
   await waitUntil(() => service.ready, 'the service to connect and sync');
   return {
@@ -38,6 +44,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     service,
     logs,
     finished,
+    steps,
     async close() {
       await service.stop();
       await emu.close();

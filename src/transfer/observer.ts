@@ -1,0 +1,90 @@
+// What the rest of the service (history, metrics, webhooks) learns about
+// transfers: each start, each step (exactly the structured log lines that
+// carry a `step`), each end. Observers can never break a transfer.
+import type { Logger } from '../logger.js';
+import type { TransferKind, TransferResult } from './flow.js';
+
+export interface TransferStart {
+  transferId: string;
+  kind: TransferKind;
+  sourceChannelId: string;
+  sourceCallId: string | undefined;
+  destination: string | undefined;
+  startedAt: string;
+}
+
+export interface TransferStep {
+  transferId: string;
+  at: string;
+  step: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+export interface TransferSummary {
+  transferId: string;
+  kind: TransferKind;
+  sourceChannelId: string;
+  destination: string | undefined;
+  result: TransferResult;
+  reason: string | undefined;
+  /** The sipfrag codes the phone was sent, as far as Asterisk accepted them. */
+  sipfrags: number[];
+  /** The bridges the transfer rearranged. */
+  bridgeIds: string[];
+  durationMs: number;
+}
+
+export interface TransferObserver {
+  started?(t: TransferStart): void;
+  step?(s: TransferStep): void;
+  finished?(s: TransferSummary): void;
+}
+
+/** Calls every observer, logging (never throwing) what one of them throws. */
+export function notifyAll<K extends keyof TransferObserver>(
+  observers: readonly TransferObserver[],
+  log: Logger,
+  what: K,
+  arg: Parameters<NonNullable<TransferObserver[K]>>[0],
+): void {
+  for (const o of observers) {
+    try {
+      (o[what] as ((a: typeof arg) => void) | undefined)?.(arg);
+    } catch (err) {
+      log.error({ err, observer: what }, 'a transfer observer failed');
+    }
+  }
+}
+
+const STEP_LEVELS = new Set(['info', 'warn', 'error']);
+
+/**
+ * The transfer's logger, reporting every line that carries a `step` field
+ * to `onStep` as well: one source for the log story and for observers.
+ */
+export function stepReportingLogger(log: Logger, onStep: (s: Omit<TransferStep, 'transferId' | 'at'>) => void): Logger {
+  return new Proxy(log, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof prop !== 'string' || !STEP_LEVELS.has(prop) || typeof value !== 'function') {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (obj: unknown, msg?: string, ...rest: unknown[]) => {
+        if (obj && typeof obj === 'object' && typeof (obj as { step?: unknown }).step === 'string') {
+          const { step, ...fields } = obj as Record<string, unknown>;
+          onStep({ step: step as string, level: prop as TransferStep['level'], message: msg ?? '', fields: safeFields(fields) });
+        }
+        return (value as (...a: unknown[]) => unknown).call(target, obj, msg, ...rest);
+      };
+    },
+  });
+}
+
+// Errors are reduced to their message: observers may serialise steps.
+function safeFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = v instanceof Error ? v.message : v;
+  return out;
+}
