@@ -63,6 +63,8 @@ describe('hold on a routed call (ROUTING=dial)', () => {
     // Still one call: nobody moved, nobody hung up.
     expect(membersOf(h!, call.bridgeId)).toEqual(sorted(call.callerId, call.legId));
     expect(emu.hangups).toEqual([]);
+    // The service logs once Asterisk answered, a moment after the music starts.
+    await waitUntil(() => h!.logs.lines.some((l) => l.msg === 'music on hold started'), 'the music to be logged');
     expect(h!.logs.lines.find((l) => l.msg === 'music on hold started')).toMatchObject({
       heldChannelId: call.callerId,
       channelId: call.legId,
@@ -72,6 +74,7 @@ describe('hold on a routed call (ROUTING=dial)', () => {
     emu.phoneUnholds(call.callerId);
     await waitUntil(() => emu.channel(call.legId)?.mohPlaying === false, 'the music to stop');
     expect(emu.channel(call.legId)?.mohClass).toBeUndefined();
+    await waitUntil(() => h!.logs.lines.some((l) => l.msg === 'music on hold stopped'), 'the music stop to be logged');
     expect(h!.logs.lines.find((l) => l.msg === 'music on hold stopped')).toMatchObject({ heldChannelId: call.callerId, channelId: call.legId });
     expect(membersOf(h!, call.bridgeId)).toEqual(sorted(call.callerId, call.legId));
   });
