@@ -26,7 +26,7 @@ function main(): void {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    service.stop().then(
+    service.stop(config.shutdownGraceMs).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');

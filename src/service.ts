@@ -119,13 +119,19 @@ export class TransferService {
     this.events.start();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop: REFERs arriving from now on get 503; transfers in flight
+   * get `graceMs` to finish (the events socket stays open for them); then
+   * the socket closes.
+   */
+  async stop(graceMs = 0): Promise<void> {
+    this.log.info({ graceMs, inFlight: this.transfers.activeCount }, 'stopping: no new transfers');
+    const unfinished = await this.transfers.drain(graceMs);
     this.stopping = true;
     clearTimeout(this.resyncTimer);
     await this.events.stop();
     await this.queue;
-    await this.transfers.idle();
-    this.log.info('stopped');
+    this.log.info({ unfinished }, 'stopped');
   }
 
   private onOpen(): void {

@@ -64,6 +64,6 @@ async function semiAttended(plan: SemiAttendedPlan, ctx: FlowContext): Promise<F
       busyIsDecline: false,
       alsoHangUp: [plan.replacedId],
     },
-    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress },
+    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress, aborted: ctx.aborted },
   );
 }

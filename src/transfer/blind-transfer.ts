@@ -52,7 +52,7 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
       busyIsDecline: true,
       alsoHangUp: [],
     },
-    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress },
+    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress, aborted: ctx.aborted },
   );
 }
 

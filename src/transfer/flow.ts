@@ -46,6 +46,8 @@ export interface FlowContext {
   progress(state: TransferProgressState): Promise<ProgressResult>;
   /** Bridges this transfer rearranges: the router leaves them alone meanwhile. */
   claimBridges(ids: string[]): void;
+  /** Resolves if the transfer must give up (shutdown grace over). */
+  aborted: Promise<void>;
 }
 
 export interface FlowOutcome {

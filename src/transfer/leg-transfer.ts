@@ -34,6 +34,8 @@ export interface LegTransfer {
 }
 
 export interface LegTransferContext {
+  /** Resolves if the transfer must give up (shutdown). */
+  aborted: Promise<void>;
   rest: LegTransferRest;
   registry: CallRegistry;
   watch: ChannelEndWatch;
@@ -51,14 +53,19 @@ export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): P
     if (t.immediate200) {
       void t.leg.originated.then((placed) => (placed ? ctx.progress('channel_answered') : undefined));
     }
-    const outcome = await Promise.race([t.leg.outcome, transfereesGone.ended.then(() => 'transferees-gone' as const)]);
+    const outcome = await Promise.race([
+      t.leg.outcome,
+      transfereesGone.ended.then(() => 'transferees-gone' as const),
+      ctx.aborted.then(() => 'aborted' as const),
+    ]);
     await stopHold(t, ctx);
 
-    if (outcome === 'transferees-gone') {
-      await t.leg.cancel('the transferee hung up');
+    if (outcome === 'transferees-gone' || outcome === 'aborted') {
+      const reason = outcome === 'aborted' ? 'the service is shutting down' : 'the transferee hung up while the target was ringing';
+      await t.leg.cancel(reason);
       await ctx.progress('channel_unavailable');
       await hangUpAll(t.alsoHangUp, ctx);
-      return { result: 'failed', reason: 'the transferee hung up while the target was ringing' };
+      return { result: 'failed', reason };
     }
     if (!outcome.answered) {
       await ctx.progress(t.busyIsDecline ? stateForFailure(outcome) : 'channel_unavailable');

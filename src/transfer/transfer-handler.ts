@@ -25,9 +25,12 @@ export interface TransferHandlerDeps extends TransferDeps {
 
 export class TransferHandler {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Per source channel: gives up the transfer in flight (shutdown). */
+  private readonly aborts = new Map<string, () => void>();
   /** Bridge id → number of transfers in flight rearranging it. */
   private readonly claimed = new Map<string, number>();
   private readonly log: Logger;
+  private draining = false;
 
   constructor(private readonly deps: TransferHandlerDeps) {
     this.log = deps.logger.child({ component: 'transfer' });
@@ -45,6 +48,29 @@ export class TransferHandler {
   /** Resolves when every transfer in flight has finished. */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /**
+   * Shutting down: new REFERs are refused at once; those in flight get
+   * `graceMs` to finish. Resolves with how many were still running then;
+   * their phones are told 503 rather than left waiting.
+   */
+  async drain(graceMs: number): Promise<number> {
+    this.draining = true;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), graceMs)));
+    const outcome = await Promise.race([this.idle().then(() => 'idle' as const), expired]);
+    clearTimeout(timer);
+    if (outcome === 'idle') return 0;
+    const left = [...this.inFlight.keys()];
+    this.log.warn({ sourceChannelIds: left }, 'shutdown grace over: giving up unfinished transfers');
+    // Each gives up cleanly (cancels its leg, stops ringback, says 503)...
+    for (const id of left) this.aborts.get(id)?.();
+    await Promise.race([this.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    // ...and any that could not is still answered, so no REFER hangs.
+    const stuck = [...this.inFlight.keys()];
+    await Promise.all(stuck.map((id) => sendProgress(this.deps.rest, this.log.child({ sourceChannelId: id }), id, 'channel_unavailable')));
+    return left.length;
   }
 
   /**
@@ -68,11 +94,22 @@ export class TransferHandler {
     }
     // Checked again: the registry read above yields to other events.
     if (this.inFlight.has(sourceId)) return;
-    const run = this.run(event).finally(() => this.inFlight.delete(sourceId));
+    if (this.draining) {
+      this.log.warn(meta, 'shutting down: REFER refused with 503');
+      await sendProgress(this.deps.rest, this.log.child(meta), sourceId, 'channel_unavailable');
+      return;
+    }
+    let abort!: () => void;
+    const aborted = new Promise<void>((resolve) => (abort = resolve));
+    this.aborts.set(sourceId, abort);
+    const run = this.run(event, aborted).finally(() => {
+      this.inFlight.delete(sourceId);
+      this.aborts.delete(sourceId);
+    });
     this.inFlight.set(sourceId, run);
   }
 
-  private async run(event: ChannelTransferEvent): Promise<void> {
+  private async run(event: ChannelTransferEvent, aborted: Promise<void>): Promise<void> {
     const started = performance.now();
     const transferId = randomUUID().slice(0, 8);
     const source = event.referred_by.source_channel;
@@ -95,6 +132,7 @@ export class TransferHandler {
     const bridgeIds: string[] = [];
     const ctx: FlowContext = {
       event,
+      aborted,
       deps: this.deps,
       log,
       progress: async (state: TransferProgressState): Promise<ProgressResult> => {
