@@ -27,9 +27,8 @@ COPY docker/ari-transfer/healthcheck.mjs ./healthcheck.mjs
 # The files stay owned by root: the service cannot modify its own code.
 USER node
 
-# Healthy = Asterisk's ARI answers with this container's credentials
-# (docker/ari-transfer/healthcheck.mjs). A later /healthz endpoint of the
-# service itself replaces this.
+# Healthy = the service's GET /readyz answers 200: connected to ARI and
+# registry in sync (docker/ari-transfer/healthcheck.mjs).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "healthcheck.mjs"]
 

@@ -11,16 +11,25 @@ import { HoldMusic } from './calls/hold-music.js';
 import { CallRouter } from './calls/router.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { CallRegistry } from './registry/call-registry.js';
 import { MemoryRegistryStore } from './registry/memory-store.js';
 import type { RegistryStore } from './registry/types.js';
+import { TransferHistory } from './transfer/history.js';
 import { DestinationPolicy } from './transfer/policy.js';
 import type { TransferObserver } from './transfer/observer.js';
 import { TransferHandler } from './transfer/transfer-handler.js';
+import { WebhookNotifier } from './webhooks/index.js';
 
 export interface ServiceOptions {
   store?: RegistryStore;
   observers?: TransferObserver[];
+  /** Defaults to a new Metrics (its own prom-client registry). */
+  metrics?: Metrics;
+  /** Defaults to a history of TRANSFER_HISTORY_SIZE finished transfers. */
+  history?: TransferHistory;
+  /** Defaults to a WebhookNotifier for config.webhooks (a no-op when no hook is set). */
+  webhooks?: WebhookNotifier;
   /** Test hook: shorter reconnect delays. */
   reconnectInitialMs?: number;
 }
@@ -31,19 +40,34 @@ export class TransferService {
   readonly transfers: TransferHandler;
   readonly dialer: Dialer;
   readonly router: CallRouter;
+  readonly metrics: Metrics;
+  readonly webhooks: WebhookNotifier;
+  readonly history: TransferHistory;
   private readonly hold: HoldMusic | undefined;
   private readonly watch = new ChannelEndWatch();
   private readonly events: AriEventStream;
   private readonly log: Logger;
   private queue: Promise<void> = Promise.resolve();
   private synced = false;
+  private connections = 0;
+  /** Set by ApplicationReplaced: another client holds the application name. */
+  private replaced = false;
+  private draining = false;
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
   constructor(config: Config, logger: Logger, options: ServiceOptions = {}) {
     this.log = logger;
     const ari = config.ari;
-    this.rest = new AriRestClient({ url: ari.url, username: ari.username, password: ari.password, timeoutMs: ari.requestTimeoutMs });
+    const metrics = (this.metrics = options.metrics ?? new Metrics());
+    this.history = options.history ?? new TransferHistory({ size: config.transferHistorySize });
+    this.rest = new AriRestClient({
+      url: ari.url,
+      username: ari.username,
+      password: ari.password,
+      timeoutMs: ari.requestTimeoutMs,
+      observer: (r) => metrics.ariRequest(r),
+    });
     this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
     this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
     const policy = new DestinationPolicy(
@@ -55,6 +79,7 @@ export class TransferService {
       },
       logger,
     );
+    this.webhooks = options.webhooks ?? new WebhookNotifier(config.webhooks, logger);
     this.transfers = new TransferHandler({
       rest: this.rest,
       registry: this.registry,
@@ -66,6 +91,9 @@ export class TransferService {
       mohClass: config.mohClass,
       logger,
       observers: [
+        this.history,
+        this.metrics,
+        this.webhooks,
         ...(options.observers ?? []),
         {
           // A transfer may leave a routed call with one party: end it then.
@@ -85,6 +113,10 @@ export class TransferService {
       app: ari.app,
       timeoutMs: config.routingTimeoutMs,
       logger,
+    });
+    this.metrics.track({
+      registryCounts: () => this.registry.store.counts(),
+      transfersInFlight: () => this.transfers.activeCount,
     });
     // With ROUTING=none the calls, and what the parties hear, are another application's.
     this.hold = config.routing === 'dial' ? new HoldMusic({ rest: this.rest, registry: this.registry, mohClass: config.mohClass, logger }) : undefined;
@@ -114,6 +146,15 @@ export class TransferService {
     return this.events.connected && this.synced;
   }
 
+  /** Why the service is not ready (GET /readyz), or undefined when it is. */
+  get notReadyReason(): string | undefined {
+    if (this.draining) return 'shutting down';
+    if (this.replaced) return 'another ARI client took the application over';
+    if (!this.events.connected) return 'not connected to the ARI events WebSocket';
+    if (!this.synced) return 'registry not yet synced from ARI';
+    return undefined;
+  }
+
   start(): void {
     this.log.info({ url: this.events.endpoint }, 'starting: connecting to ARI');
     this.events.start();
@@ -125,17 +166,22 @@ export class TransferService {
    * the socket closes.
    */
   async stop(graceMs = 0): Promise<void> {
+    this.draining = true;
     this.log.info({ graceMs, inFlight: this.transfers.activeCount }, 'stopping: no new transfers');
     const unfinished = await this.transfers.drain(graceMs);
     this.stopping = true;
     clearTimeout(this.resyncTimer);
     await this.events.stop();
     await this.queue;
+    // The last transfers' results get their own grace period to be delivered.
+    await this.webhooks.close(graceMs);
     this.log.info({ unfinished }, 'stopped');
   }
 
   private onOpen(): void {
+    if (this.connections++ > 0) this.metrics.websocketReconnected();
     this.synced = false;
+    this.replaced = false;
     this.enqueue(() => this.resync());
   }
 
@@ -154,6 +200,7 @@ export class TransferService {
       // Taking the name back would make two instances steal it from each
       // other forever; staying unready and saying so is the safe choice.
       this.synced = false;
+      this.replaced = true;
       this.log.error(
         { app: event.application },
         'another ARI client connected with the same application name: this service receives no more events and handles no transfers; give each instance its own ARI_APP or stop the other client',

@@ -11,7 +11,21 @@ export interface AriRestOptions {
   username: string;
   password: string;
   timeoutMs: number;
+  /** Told about every request once it has ended; must not throw (what it throws is ignored). */
+  observer?: AriRequestObserver;
 }
+
+/** How one request ended: its HTTP status, or the transport failure. */
+export type AriRequestOutcome = number | 'timeout' | 'network';
+
+export interface AriRequestRecord {
+  /** The operation, e.g. `channels.transferProgress`. */
+  operation: string;
+  outcome: AriRequestOutcome;
+  durationMs: number;
+}
+
+export type AriRequestObserver = (record: AriRequestRecord) => void;
 
 export interface OriginateParams {
   channelId: string;
@@ -35,8 +49,10 @@ type Query = Record<string, string | number | undefined>;
 
 export class AriRestClient {
   private readonly http: AxiosInstance;
+  private readonly observer: AriRequestObserver | undefined;
 
   constructor(options: AriRestOptions) {
+    this.observer = options.observer;
     this.http = axios.create({
       baseURL: `${options.url}/ari`,
       timeout: options.timeoutMs,
@@ -127,14 +143,27 @@ export class AriRestClient {
   }
 
   private async call<T>(operation: string, method: Method, path: string, query?: Query, body?: unknown): Promise<T> {
+    const started = performance.now();
     let res;
     try {
       res = await this.http.request({ method, url: path, params: definedOnly(query), data: body });
     } catch (err) {
-      throw transportError(operation, err);
+      const error = transportError(operation, err);
+      this.report(operation, error.kind === 'timeout' ? 'timeout' : 'network', started);
+      throw error;
     }
+    this.report(operation, res.status, started);
     if (res.status >= 200 && res.status < 300) return (res.status === 204 ? undefined : res.data) as T;
     throw new AriError(operation, 'http', res.status, asteriskMessage(res.data) ?? res.statusText ?? 'error');
+  }
+
+  private report(operation: string, outcome: AriRequestOutcome, started: number): void {
+    if (!this.observer) return;
+    try {
+      this.observer({ operation, outcome, durationMs: performance.now() - started });
+    } catch {
+      // Metrics must never fail a request.
+    }
   }
 }
 

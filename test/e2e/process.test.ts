@@ -8,7 +8,8 @@ const entry = new URL('../../src/main.ts', import.meta.url).pathname;
 
 function runService(env: Record<string, string>, until?: (stdout: string) => boolean) {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // HTTP_PORT=0: a free port, so the tests never clash with anything on 8080.
+    env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -55,7 +56,7 @@ describe('ari-transfer process', () => {
     const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
     try {
       const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-        env: { PATH: process.env.PATH ?? '', ARI_URL: emu.url, ARI_USERNAME: 'asterisk', ARI_PASSWORD: 'pw-secret' },
+        env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', ARI_URL: emu.url, ARI_USERNAME: 'asterisk', ARI_PASSWORD: 'pw-secret' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

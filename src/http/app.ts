@@ -1,0 +1,51 @@
+// The HTTP API as a fastify instance, not yet listening (tests can inject).
+// Routes: /healthz and /readyz (always open), /metrics, /calls, /transfers
+// (behind HTTP_TOKEN when it is set). Fastify logs through our logger, at
+// warn or above, and never logs requests (nor their Authorization header).
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { HttpConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { TransferService } from '../service.js';
+import { bearerAuth } from './auth.js';
+import { callsRoutes } from './routes/calls.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { transfersRoutes } from './routes/transfers.js';
+
+export type HttpService = Pick<TransferService, 'notReadyReason' | 'registry' | 'metrics' | 'history'>;
+
+export interface HttpAppOptions {
+  service: HttpService;
+  config: Pick<HttpConfig, 'token'>;
+  logger: Logger;
+}
+
+export function buildHttpApp({ service, config, logger }: HttpAppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: httpLogger(logger) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // Nothing here takes a body; the API is read-only.
+    bodyLimit: 1024,
+    forceCloseConnections: 'idle',
+  });
+
+  // Before the routes, so that it applies to every one of them (and to 404s).
+  if (config.token) app.addHook('onRequest', bearerAuth(config.token));
+
+  app.register(healthRoutes, { service });
+  app.register(metricsRoutes, { metrics: service.metrics });
+  app.register(callsRoutes, { store: service.registry.store });
+  app.register(transfersRoutes, { history: service.history });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+  return app;
+}
+
+// Fastify's own lines at warn and above (server errors, 5xx), and never
+// more verbose than the process's own LOG_LEVEL.
+function httpLogger(logger: Logger): Logger {
+  const level = logger.levelVal > logger.levels.values.warn! ? logger.level : 'warn';
+  return logger.child({ component: 'http' }, { level });
+}

@@ -1,0 +1,18 @@
+// GET /healthz: the process is alive. GET /readyz: connected to ARI's events
+// WebSocket and the registry synced since, so REFERs are being handled.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TransferService } from '../../service.js';
+
+export interface HealthRoutesOptions {
+  service: Pick<TransferService, 'notReadyReason'>;
+}
+
+export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, { service }) => {
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
+    const reason = service.notReadyReason;
+    if (reason === undefined) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason });
+  });
+};

@@ -1,0 +1,149 @@
+// What GET /transfers shows: the transfers in flight, step by step, and the
+// last N finished ones. Memory is bounded: finished transfers are kept in a
+// ring of `size` entries, and each transfer keeps at most `maxSteps` steps.
+import type { TransferKind, TransferResult } from './flow.js';
+import type { TransferObserver, TransferStart, TransferStep, TransferSummary } from './observer.js';
+
+export interface HistoryOptions {
+  /** Finished transfers kept (TRANSFER_HISTORY_SIZE); 0 keeps none. */
+  size: number;
+  /** Steps kept per transfer; later ones are only counted. */
+  maxSteps?: number;
+}
+
+export interface StepView {
+  at: string;
+  step: string;
+  level: TransferStep['level'];
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+export interface InFlightView {
+  transferId: string;
+  kind: TransferKind;
+  sourceChannelId: string;
+  sourceCallId: string | null;
+  destination: string | null;
+  startedAt: string;
+  /** The sipfrags sent so far, from the `progress` steps. */
+  sipfrags: number[];
+  steps: StepView[];
+  /** Steps beyond `maxSteps`, not kept. */
+  droppedSteps: number;
+}
+
+export interface FinishedView extends Omit<InFlightView, 'sipfrags'> {
+  finishedAt: string;
+  result: TransferResult;
+  reason: string | null;
+  /** As the phone was sent them (the summary's). */
+  sipfrags: number[];
+  bridgeIds: string[];
+  durationMs: number;
+}
+
+interface Entry {
+  start: Pick<InFlightView, 'transferId' | 'kind' | 'sourceChannelId' | 'sourceCallId' | 'destination' | 'startedAt'>;
+  sipfrags: number[];
+  steps: StepView[];
+  droppedSteps: number;
+}
+
+export const DEFAULT_MAX_STEPS = 200;
+
+export class TransferHistory implements TransferObserver {
+  readonly size: number;
+  private readonly maxSteps: number;
+  private readonly active = new Map<string, Entry>();
+  /** Ring buffer of finished transfers; `next` is where the next one goes. */
+  private readonly ring: (FinishedView | undefined)[];
+  private next = 0;
+  private count = 0;
+
+  constructor(options: HistoryOptions) {
+    if (!Number.isInteger(options.size) || options.size < 0) throw new RangeError(`history size must be a whole number >= 0, not ${options.size}`);
+    this.size = options.size;
+    this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    this.ring = new Array<FinishedView | undefined>(options.size);
+  }
+
+  started(t: TransferStart): void {
+    const start = {
+      transferId: t.transferId,
+      kind: t.kind,
+      sourceChannelId: t.sourceChannelId,
+      sourceCallId: t.sourceCallId ?? null,
+      destination: t.destination ?? null,
+      startedAt: t.startedAt,
+    };
+    this.active.set(t.transferId, { start, sipfrags: [], steps: [], droppedSteps: 0 });
+  }
+
+  step(s: TransferStep): void {
+    const entry = this.active.get(s.transferId);
+    if (!entry) return;
+    // Counted from every step, kept or not: a long transfer still shows what the phone heard.
+    if (s.step === 'progress' && s.fields.sent !== false && typeof s.fields.sipfrag === 'number') entry.sipfrags.push(s.fields.sipfrag);
+    if (entry.steps.length >= this.maxSteps) {
+      entry.droppedSteps++;
+      return;
+    }
+    entry.steps.push({ at: s.at, step: s.step, level: s.level, message: s.message, fields: s.fields });
+  }
+
+  private record(summary: TransferSummary): void {
+    const entry = this.active.get(summary.transferId);
+    this.active.delete(summary.transferId);
+    if (this.size === 0) return;
+    const start = entry?.start;
+    this.ring[this.next] = {
+      transferId: summary.transferId,
+      kind: summary.kind,
+      sourceChannelId: summary.sourceChannelId,
+      sourceCallId: start?.sourceCallId ?? null,
+      destination: summary.destination ?? null,
+      startedAt: start?.startedAt ?? new Date(Date.now() - summary.durationMs).toISOString(),
+      finishedAt: new Date().toISOString(),
+      result: summary.result,
+      reason: summary.reason ?? null,
+      sipfrags: [...summary.sipfrags],
+      bridgeIds: [...summary.bridgeIds],
+      durationMs: summary.durationMs,
+      steps: entry?.steps ?? [],
+      droppedSteps: entry?.droppedSteps ?? 0,
+    };
+    this.next = (this.next + 1) % this.size;
+    this.count = Math.min(this.count + 1, this.size);
+  }
+
+  /** Transfers in flight, oldest first. */
+  inFlight(): InFlightView[] {
+    return [...this.active.values()].map((e) => ({
+      ...e.start,
+      sipfrags: [...e.sipfrags],
+      steps: e.steps.map(copyStep),
+      droppedSteps: e.droppedSteps,
+    }));
+  }
+
+  /**
+   * Without an argument: the finished transfers kept, most recent first.
+   * With a summary: the observer callback recording that transfer's end.
+   */
+  finished(): FinishedView[];
+  finished(summary: TransferSummary): void;
+  finished(summary?: TransferSummary): FinishedView[] | void {
+    if (summary) return this.record(summary);
+    const out: FinishedView[] = [];
+    for (let i = 1; i <= this.count; i++) {
+      const view = this.ring[(this.next - i + this.size) % this.size]!;
+      out.push({ ...view, sipfrags: [...view.sipfrags], bridgeIds: [...view.bridgeIds], steps: view.steps.map(copyStep) });
+    }
+    return out;
+  }
+}
+
+function copyStep(s: StepView): StepView {
+  return { ...s, fields: { ...s.fields } };
+}
