@@ -20,7 +20,10 @@ afterEach(async () => {
 
 const idOf = (e: WireEvent): string | undefined => ((e.channel ?? e.peer) as { id?: string } | undefined)?.id;
 /** Index after everything emitted so far has arrived (scenario calls emit synchronously, the socket delivers later). */
+// Everything emitted so far has arrived on our socket (a quiet period
+// alone is not enough on a loaded machine), then a short settle.
 const mark = async (): Promise<number> => {
+  await emu.waitFor(() => events.events.length >= emu.events.length, 5000);
   await events.settle(20);
   return events.events.length;
 };
