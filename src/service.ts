@@ -188,6 +188,10 @@ export class TransferService {
   private async resync(): Promise<void> {
     try {
       await this.registry.resync();
+      // Ends whose events were lost while disconnected: tell who waits on them.
+      const present = new Set((await this.registry.store.listChannels()).map((c) => c.id));
+      this.watch.endMissing(present);
+      this.dialer.reconcile(present);
       this.synced = true;
     } catch (err) {
       this.log.error({ err }, 'registry resync failed; retrying');

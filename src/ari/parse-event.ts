@@ -37,6 +37,9 @@ function shapeProblem(e: Record<string, unknown>): string | undefined {
       return e.channel === undefined ? undefined : channelProblem(e.channel, 'channel');
     case 'ChannelTransfer':
       return transferProblem(e);
+    case 'StasisStart':
+      if (!Array.isArray(e.args) || !e.args.every((a) => typeof a === 'string')) return 'args is not a list of strings';
+      return channelProblem(e.channel, 'channel');
     default:
       return channelProblem(e.channel, 'channel');
   }
@@ -48,6 +51,13 @@ function transferProblem(e: Record<string, unknown>): string | undefined {
   if (!isObject(by)) return 'no referred_by';
   const to = e.refer_to;
   if (!isObject(to) || !isObject(to.requested_destination)) return 'no refer_to.requested_destination';
+  const dest = to.requested_destination;
+  if (dest.destination !== undefined && typeof dest.destination !== 'string') return 'requested_destination.destination is not a string';
+  if (dest.protocol_id !== undefined && typeof dest.protocol_id !== 'string') return 'requested_destination.protocol_id is not a string';
+  const params = dest.additional_protocol_params;
+  if (params !== undefined && !(Array.isArray(params) && params.every(isProtocolParam))) {
+    return 'requested_destination.additional_protocol_params is not a list of {parameter_name, parameter_value}';
+  }
   return (
     channelProblem(by.source_channel, 'referred_by.source_channel') ??
     optional(by.connected_channel, 'referred_by.connected_channel', channelProblem) ??
@@ -75,6 +85,10 @@ function bridgeProblem(b: unknown, name: string): string | undefined {
   if (typeof b.id !== 'string' || b.id === '') return `${name} has no id`;
   if (!Array.isArray(b.channels) || !b.channels.every((c) => typeof c === 'string')) return `${name}.channels is not a list of ids`;
   return undefined;
+}
+
+function isProtocolParam(p: unknown): boolean {
+  return isObject(p) && typeof p.parameter_name === 'string' && typeof p.parameter_value === 'string';
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

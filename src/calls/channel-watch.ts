@@ -2,6 +2,13 @@
 // destroyed), whichever of those events comes first.
 import type { AriEvent } from '../ari/models.js';
 
+export interface AllEnded {
+  ended: Promise<void>;
+  /** Already ended: lets a caller check without awaiting. */
+  isEnded: boolean;
+  dispose(): void;
+}
+
 export class ChannelEndWatch {
   private readonly watchers = new Map<string, Set<() => void>>();
 
@@ -17,18 +24,35 @@ export class ChannelEndWatch {
   }
 
   /** Resolves when every one of the channels has ended; dispose to stop watching. */
-  allEnded(channelIds: string[]): { ended: Promise<void>; dispose: () => void } {
+  allEnded(channelIds: string[]): AllEnded {
     const remaining = new Set(channelIds);
     let resolve!: () => void;
     const ended = new Promise<void>((r) => (resolve = r));
+    const result: AllEnded = { ended, isEnded: false, dispose: () => disposers.forEach((d) => d()) };
+    const finish = () => {
+      result.isEnded = true;
+      resolve();
+    };
     const disposers = channelIds.map((id) =>
       this.watch(id, () => {
         remaining.delete(id);
-        if (remaining.size === 0) resolve();
+        if (remaining.size === 0) finish();
       }),
     );
-    if (remaining.size === 0) resolve();
-    return { ended, dispose: () => disposers.forEach((d) => d()) };
+    if (remaining.size === 0) finish();
+    return result;
+  }
+
+  /**
+   * After a resync: channels watched but no longer in Asterisk ended while
+   * the events socket was down, so their end events were lost.
+   */
+  endMissing(present: ReadonlySet<string>): void {
+    for (const [id, set] of [...this.watchers]) {
+      if (present.has(id)) continue;
+      this.watchers.delete(id);
+      for (const fn of set) fn();
+    }
   }
 
   onEvent(event: AriEvent): void {

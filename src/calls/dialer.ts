@@ -5,6 +5,7 @@
 // the leg's StasisStart can arrive before the REST response does.
 import { randomUUID } from 'node:crypto';
 import { isAriError } from '../ari/errors.js';
+import { withRetries } from '../ari/retry.js';
 import type { AriEvent, Channel } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';
@@ -72,12 +73,16 @@ interface Pending {
   settle(outcome: DialOutcome): void;
   settled: boolean;
   cancelled: boolean;
+  /** Asterisk accepted the originate: the channel exists. */
+  placed: boolean;
 }
 
 export class Dialer {
   private readonly pending = new Map<string, Pending>();
   /** Every leg we placed that still exists (also after it was answered). */
   private readonly own = new Set<string>();
+  /** Legs given up unanswered (cancelled, timed out): hung up if they answer after all. */
+  private readonly abandoned = new Set<string>();
   private readonly log: Logger;
 
   constructor(private readonly options: DialerOptions) {
@@ -102,11 +107,13 @@ export class Dialer {
     const entry: Pending = {
       settled: false,
       cancelled: false,
+      placed: false,
       settle: (o) => {
         if (entry.settled) return;
         entry.settled = true;
         clearTimeout(timer);
         this.pending.delete(channelId);
+        if (!o.answered && this.own.has(channelId)) this.abandoned.add(channelId);
         if (o.answered) log.info('leg answered');
         else log.info({ failure: o.failure, cause: o.cause, detail: o.detail }, 'leg not answered');
         settle(o);
@@ -134,10 +141,19 @@ export class Dialer {
         originator: req.originator,
       })
       .then(
-        () => true,
+        () => {
+          entry.placed = true;
+          return true;
+        },
         (err: unknown) => {
-          this.own.delete(channelId);
           const status = isAriError(err) ? err.status : undefined;
+          if (isAriError(err) && (err.kind !== 'http' || (err.status ?? 0) >= 500) && status !== 500) {
+            // Timed out or lost: Asterisk may have placed the call all the
+            // same. The id is ours, so make sure it does not ring on.
+            void this.hangUp(channelId, log);
+          } else {
+            this.own.delete(channelId);
+          }
           entry.settle({
             answered: false,
             // Asterisk answers 500 "Allocation failed" for an endpoint it cannot dial.
@@ -169,10 +185,16 @@ export class Dialer {
       case 'StasisStart': {
         const entry = this.pending.get(event.channel.id);
         if (entry) entry.settle({ answered: true, channel: event.channel });
+        else if (this.abandoned.has(event.channel.id)) {
+          // Its hangup failed or raced the answer: nobody wants this call now.
+          this.log.warn({ legChannelId: event.channel.id }, 'a leg answered after it was given up; hanging it up');
+          void this.hangUp(event.channel.id, this.log);
+        }
         return;
       }
       case 'ChannelDestroyed': {
         this.own.delete(event.channel.id);
+        this.abandoned.delete(event.channel.id);
         const entry = this.pending.get(event.channel.id);
         if (entry) {
           entry.settle({ answered: false, failure: failureOfCause(event.cause), cause: event.cause, detail: event.cause_txt });
@@ -184,9 +206,27 @@ export class Dialer {
     }
   }
 
+  /**
+   * After a resync: legs no longer in Asterisk ended while the events socket
+   * was down; their ChannelDestroyed was lost.
+   */
+  reconcile(present: ReadonlySet<string>): void {
+    for (const [id, entry] of [...this.pending]) {
+      if (entry.placed && !present.has(id)) {
+        entry.settle({ answered: false, failure: 'error', cause: undefined, detail: 'the leg ended while the events connection was down' });
+      }
+    }
+    for (const id of [...this.own]) {
+      if (!present.has(id) && !this.pending.has(id)) {
+        this.own.delete(id);
+        this.abandoned.delete(id);
+      }
+    }
+  }
+
   private async hangUp(channelId: string, log: Logger): Promise<void> {
     try {
-      await this.options.rest.hangup(channelId, 'normal');
+      await withRetries(() => this.options.rest.hangup(channelId, 'normal'));
     } catch (err) {
       if (!isAriError(err, 404)) log.warn({ err }, 'could not hang up the leg');
     }

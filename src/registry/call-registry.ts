@@ -1,7 +1,7 @@
 // Keeps the registry current from ARI events and rebuilds it on reconnect.
 // Events must be applied one at a time, in the order they arrived.
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { AriEvent, Channel } from '../ari/models.js';
+import type { AriEvent, Bridge, Channel } from '../ari/models.js';
 import type { Logger } from '../logger.js';
 import { bridgeRecord, channelRecord, isPjsipChannel } from './records.js';
 import type { DialogTags, RegistryStore } from './types.js';
@@ -43,23 +43,26 @@ export class CallRegistry {
         await this.removeChannel(event.channel.id);
         return;
       case 'BridgeCreated':
-        await this.store.putBridge(bridgeRecord(event.bridge));
+        await this.putBridge(event.bridge, {});
         return;
       case 'ChannelEnteredBridge':
-        await this.store.putBridge(bridgeRecord(event.bridge));
-        if (event.channel) {
-          await this.upsertChannel(event.channel);
-          await this.store.patchChannel(event.channel.id, { bridgeId: event.bridge.id });
+        if (!event.channel) {
+          await this.putBridge(event.bridge, {});
+          return;
         }
+        await this.upsertChannel(event.channel);
+        await this.enterBridge(event.channel.id, event.bridge);
         return;
       case 'ChannelLeftBridge':
-        await this.store.putBridge(bridgeRecord(event.bridge));
+        await this.putBridge(event.bridge, { remove: event.channel.id });
         await this.leaveBridge(event.channel.id, event.bridge.id);
         return;
-      case 'BridgeDestroyed':
-        for (const id of event.bridge.channels) await this.leaveBridge(id, event.bridge.id);
+      case 'BridgeDestroyed': {
+        const known = await this.store.getBridge(event.bridge.id);
+        for (const id of new Set([...(known?.channelIds ?? []), ...event.bridge.channels])) await this.leaveBridge(id, event.bridge.id);
         await this.store.removeBridge(event.bridge.id);
         return;
+      }
       case 'ApplicationReplaced':
       case 'ChannelTransfer':
         return; // Transfers are the transfer handler's; topology comes from the events above.
@@ -112,6 +115,30 @@ export class CallRegistry {
     const record = await this.store.getChannel(id);
     if (record?.bridgeId) await this.dropMember(record.bridgeId, id);
     await this.store.removeChannel(id);
+  }
+
+  // A channel and its bridge always agree: if a channel names a bridge, that
+  // bridge lists it. Events can disagree (a snapshot taken before another
+  // event, or a malformed one), so every write keeps both sides in step.
+  private async enterBridge(channelId: string, bridge: Bridge): Promise<void> {
+    const previous = (await this.store.getChannel(channelId))?.bridgeId;
+    if (previous && previous !== bridge.id) await this.dropMember(previous, channelId);
+    await this.putBridge(bridge, { add: channelId });
+    await this.store.patchChannel(channelId, { bridgeId: bridge.id });
+  }
+
+  /** Stores a bridge snapshot; channels it no longer lists stop naming it. */
+  private async putBridge(bridge: Bridge, change: { add?: string; remove?: string }): Promise<void> {
+    const members = new Set(bridge.channels);
+    if (change.add) members.add(change.add);
+    if (change.remove) members.delete(change.remove);
+    const known = await this.store.getBridge(bridge.id);
+    await this.store.putBridge({ ...bridgeRecord(bridge), channelIds: [...members] });
+    for (const id of known?.channelIds ?? []) if (!members.has(id)) await this.leaveBridge(id, bridge.id);
+    for (const id of members) {
+      const c = await this.store.getChannel(id);
+      if (c && !c.bridgeId) await this.store.patchChannel(id, { bridgeId: bridge.id });
+    }
   }
 
   private async leaveBridge(channelId: string, bridgeId: string): Promise<void> {

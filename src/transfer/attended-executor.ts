@@ -10,7 +10,7 @@ import type { AttendedPlan, Move } from './attended-plan.js';
 import { hangUpLeg } from './hang-up.js';
 import type { ProgressResult } from './progress.js';
 
-export type ExecutorRest = Pick<AriRestClient, 'addChannel' | 'hangup' | 'destroyBridge' | 'stopMoh'>;
+export type ExecutorRest = Pick<AriRestClient, 'addChannel' | 'removeChannel' | 'hangup' | 'destroyBridge' | 'stopMoh'>;
 
 export interface ExecutionContext {
   rest: ExecutorRest;
@@ -35,6 +35,9 @@ export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext)
       log.info({ step: 'move', channelId: move.channelId, from: move.from, to: move.to }, 'transferee moved to the target bridge');
     } catch (error) {
       log.error({ step: 'move', err: error, channelId: move.channelId, to: move.to }, 'bridge move failed; undoing');
+      // A timeout says nothing about whether Asterisk moved the channel:
+      // moving it back is then part of the undo too.
+      if (isAriError(error) && error.kind !== 'http') moved.push(move);
       const undone = await undoMoves(moved, ctx);
       return { ok: false, failedStep: `move ${move.channelId} to bridge ${move.to}`, error, undone };
     }
@@ -44,7 +47,7 @@ export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext)
   const [answered] = await Promise.all([
     progress('channel_answered'),
     ...plan.stopMohOn.map((id) => stopMusic(id, ctx)),
-    hangUpLeg(plan.replacedId, ctx),
+    dropReplacedLeg(plan, ctx),
   ]);
   // The source leg goes only after the final NOTIFY is queued on its dialog,
   // so the phone gets the 200 sipfrag before the BYE.
@@ -53,6 +56,18 @@ export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext)
     ...plan.destroyBridges.map((id) => destroyBridge(id, ctx)),
   ]);
   return { ok: true, answered };
+}
+
+// The replaced leg must leave the call even if Asterisk will not hang it
+// up: otherwise the phone stays in a three-way call with both parties.
+async function dropReplacedLeg(plan: AttendedPlan, ctx: ExecutionContext): Promise<void> {
+  if (await hangUpLeg(plan.replacedId, ctx)) return;
+  try {
+    await ctx.rest.removeChannel(plan.targetBridgeId, plan.replacedId);
+    ctx.log.warn({ step: 'remove', channelId: plan.replacedId, bridgeId: plan.targetBridgeId }, 'replaced leg taken out of the call instead');
+  } catch (err) {
+    ctx.log.error({ step: 'remove', err, channelId: plan.replacedId }, 'replaced leg could not be taken out of the call either');
+  }
 }
 
 async function undoMoves(moved: Move[], { rest, log }: ExecutionContext): Promise<boolean> {

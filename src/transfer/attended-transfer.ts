@@ -52,18 +52,24 @@ async function semiAttended(plan: SemiAttendedPlan, ctx: FlowContext): Promise<F
     { step: 'plan', replacedChannelId: plan.replacedId, resolvedBy: plan.resolvedBy, transferees: plan.transfereeIds, legChannelId: leg.channelId },
     'semi-attended transfer planned: the ringing leg goes to the transferee',
   );
-  return runLegTransfer(
-    {
-      sourceId: plan.sourceId,
-      sourceBridgeId: plan.sourceBridgeId,
-      transfereeIds: plan.transfereeIds,
-      leg,
-      holdMode: deps.transfer.holdMode,
-      mohClass: deps.mohClass,
-      immediate200: false,
-      busyIsDecline: false,
-      alsoHangUp: [plan.replacedId],
-    },
-    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress, aborted: ctx.aborted },
-  );
+  const transfereesGone = deps.watch.allEnded(plan.transfereeIds);
+  try {
+    return await runLegTransfer(
+      {
+        sourceId: plan.sourceId,
+        sourceBridgeId: plan.sourceBridgeId,
+        transfereeIds: plan.transfereeIds,
+        leg,
+        holdMode: deps.transfer.holdMode,
+        mohClass: deps.mohClass,
+        immediate200: false,
+        busyIsDecline: false,
+        alsoHangUp: [plan.replacedId],
+        transfereesGone,
+      },
+      { rest: deps.rest, registry: deps.registry, log, progress, aborted: ctx.aborted },
+    );
+  } finally {
+    transfereesGone.dispose();
+  }
 }

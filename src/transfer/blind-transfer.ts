@@ -5,23 +5,39 @@ import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
 import { openTransfer, rejectPlan, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
+import type { AllEnded } from '../calls/channel-watch.js';
 import { runLegTransfer } from './leg-transfer.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 
 export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
-  const { event, deps, log, progress } = ctx;
+  const { event, deps } = ctx;
   const topology = await openTransfer(ctx);
   if (!topology) return TRANSFERER_GONE;
 
   const plan = planBlind(event, topology);
   if (!plan.ok) return rejectPlan(ctx, 'blind', plan);
   ctx.claimBridges([plan.sourceBridgeId]);
+  // Watched from now on: the policy (a webhook) may take a while, and a
+  // transferee gone meanwhile must not be sent a new call.
+  const transfereesGone = deps.watch.allEnded(plan.transfereeIds);
+  try {
+    return await dialDestination(ctx, plan, topology, transfereesGone);
+  } finally {
+    transfereesGone.dispose();
+  }
+}
 
+async function dialDestination(ctx: FlowContext, plan: BlindPlan, topology: TopologySnapshot, transfereesGone: AllEnded): Promise<FlowOutcome> {
+  const { deps, log, progress } = ctx;
   const decision = await deps.policy.evaluate(describe(plan, topology));
   log.info({ step: 'policy', destination: plan.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
   if (!decision.allowed) {
     await progress('channel_declined');
     return { result: 'rejected', reason: `destination refused (${decision.rule}): ${decision.detail}` };
+  }
+  if (transfereesGone.isEnded) {
+    await progress('channel_unavailable');
+    return { result: 'failed', reason: 'the transferee hung up before the destination was dialled' };
   }
 
   const source = topology.channels.get(plan.sourceId);
@@ -51,8 +67,9 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
       immediate200,
       busyIsDecline: true,
       alsoHangUp: [],
+      transfereesGone,
     },
-    { rest: deps.rest, registry: deps.registry, watch: deps.watch, log, progress, aborted: ctx.aborted },
+    { rest: deps.rest, registry: deps.registry, log, progress, aborted: ctx.aborted },
   );
 }
 

@@ -5,7 +5,7 @@
 import { isAriError } from '../ari/errors.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { ChannelEndWatch } from '../calls/channel-watch.js';
+import type { AllEnded } from '../calls/channel-watch.js';
 import type { DialAttempt, DialOutcome } from '../calls/dialer.js';
 import type { HoldMode } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -31,6 +31,8 @@ export interface LegTransfer {
   alsoHangUp: string[];
   /** Blind: a busy or rejecting target is a "no" (603). Semi-attended: any failure is 503. */
   busyIsDecline: boolean;
+  /** Watching the transferees since the plan was made; the caller disposes of it. */
+  transfereesGone: AllEnded;
 }
 
 export interface LegTransferContext {
@@ -38,7 +40,6 @@ export interface LegTransferContext {
   aborted: Promise<void>;
   rest: LegTransferRest;
   registry: CallRegistry;
-  watch: ChannelEndWatch;
   log: Logger;
   progress(state: TransferProgressState): Promise<ProgressResult>;
 }
@@ -47,7 +48,7 @@ export type LegTransferResult = { result: 'completed' | 'failed'; reason?: strin
 
 export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): Promise<LegTransferResult> {
   const { log } = ctx;
-  const transfereesGone = ctx.watch.allEnded(t.transfereeIds);
+  const transfereesGone = t.transfereesGone;
   try {
     await startHold(t, ctx);
     if (t.immediate200) {
@@ -60,8 +61,11 @@ export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): P
     ]);
     await stopHold(t, ctx);
 
-    if (outcome === 'transferees-gone' || outcome === 'aborted') {
+    // Checked again: the leg may have answered in the same instant the
+    // transferee hung up, and nobody must be connected to an empty call.
+    if (outcome === 'transferees-gone' || outcome === 'aborted' || transfereesGone.isEnded) {
       const reason = outcome === 'aborted' ? 'the service is shutting down' : 'the transferee hung up while the target was ringing';
+      if (typeof outcome === 'object' && outcome.answered) await hangUpLeg(t.leg.channelId, ctx);
       await t.leg.cancel(reason);
       await ctx.progress('channel_unavailable');
       await hangUpAll(t.alsoHangUp, ctx);
@@ -74,7 +78,6 @@ export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): P
     }
     return await connect(t, ctx);
   } finally {
-    transfereesGone.dispose();
     log.debug('leg transfer over');
   }
 }

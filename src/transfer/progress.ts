@@ -1,7 +1,12 @@
 // Sends transfer_progress, which Asterisk turns into a NOTIFY sipfrag.
 // A 404 means the transferer's channel is gone (the phone hung up): normal,
 // Asterisk has already told the phone 503 by itself, so it is only logged.
+// A 5xx, a timeout or a network error is retried: a lost terminating state
+// would leave the phone's REFER subscription waiting for 600 s, and sending
+// a state twice is harmless (Asterisk ignores anything after a terminating
+// one, and a second 100 Trying changes nothing for the phone).
 import { isAriError } from '../ari/errors.js';
+import { withRetries } from '../ari/retry.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';
@@ -22,7 +27,10 @@ export async function sendProgress(
   state: TransferProgressState,
 ): Promise<ProgressResult> {
   try {
-    await rest.transferProgress(channelId, state);
+    await withRetries(
+      () => rest.transferProgress(channelId, state),
+      (err, attempt, retryInMs) => log.warn({ err, state, attempt, retryInMs }, 'transfer progress failed; retrying'),
+    );
     log.info({ step: 'progress', state, sipfrag: SIPFRAG_OF[state] }, 'transfer progress sent');
     return 'sent';
   } catch (err) {

@@ -124,7 +124,13 @@ describe('parseEventFrame', () => {
     expect(parseEventFrame('[]')).toEqual({ kind: 'malformed', reason: 'not a JSON object' });
     expect(parseEventFrame('{}')).toEqual({ kind: 'malformed', reason: 'no type' });
     expect(parseEventFrame('{"type":"Dial"}')).toEqual({ kind: 'unknown', type: 'Dial' });
-    expect(parseEventFrame('{"type":"StasisStart","channel":{"name":"x"}}')).toEqual({ kind: 'malformed', reason: 'StasisStart: channel has no id' });
+    expect(parseEventFrame('{"type":"StasisStart","args":[],"channel":{"name":"x"}}')).toEqual({ kind: 'malformed', reason: 'StasisStart: channel has no id' });
+    expect(parseEventFrame('{"type":"StasisStart","channel":{"id":"c","name":"x"}}')).toEqual({ kind: 'malformed', reason: 'StasisStart: args is not a list of strings' });
+    expect(
+      parseEventFrame(
+        JSON.stringify({ type: 'ChannelTransfer', refer_to: { requested_destination: { additional_protocol_params: 'from=x' } }, referred_by: { source_channel: { id: 's', name: 'n' } } }),
+      ),
+    ).toEqual({ kind: 'malformed', reason: 'ChannelTransfer: requested_destination.additional_protocol_params is not a list of {parameter_name, parameter_value}' });
     expect(parseEventFrame('{"type":"ChannelEnteredBridge","bridge":{"id":"b","channels":[1]}}')).toEqual({
       kind: 'malformed',
       reason: 'ChannelEnteredBridge: bridge.channels is not a list of ids',
