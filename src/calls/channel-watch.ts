@@ -6,6 +6,8 @@ export interface AllEnded {
   ended: Promise<void>;
   /** Already ended: lets a caller check without awaiting. */
   isEnded: boolean;
+  /** Counts a channel as ended (it was already gone when watching began). */
+  end(channelId: string): void;
   dispose(): void;
 }
 
@@ -28,17 +30,15 @@ export class ChannelEndWatch {
     const remaining = new Set(channelIds);
     let resolve!: () => void;
     const ended = new Promise<void>((r) => (resolve = r));
-    const result: AllEnded = { ended, isEnded: false, dispose: () => disposers.forEach((d) => d()) };
     const finish = () => {
       result.isEnded = true;
       resolve();
     };
-    const disposers = channelIds.map((id) =>
-      this.watch(id, () => {
-        remaining.delete(id);
-        if (remaining.size === 0) finish();
-      }),
-    );
+    const end = (id: string) => {
+      if (remaining.delete(id) && remaining.size === 0) finish();
+    };
+    const result: AllEnded = { ended, isEnded: false, end, dispose: () => disposers.forEach((d) => d()) };
+    const disposers = channelIds.map((id) => this.watch(id, () => end(id)));
     if (remaining.size === 0) finish();
     return result;
   }

@@ -185,13 +185,15 @@ export class Dialer {
       case 'StasisStart': {
         const entry = this.pending.get(event.channel.id);
         if (entry) entry.settle({ answered: true, channel: event.channel });
-        else if (this.abandoned.has(event.channel.id)) {
-          // Its hangup failed or raced the answer: nobody wants this call now.
-          this.log.warn({ legChannelId: event.channel.id }, 'a leg answered after it was given up; hanging it up');
-          void this.hangUp(event.channel.id, this.log);
-        }
+        else this.reapAbandoned(event.channel.id, 'answered');
         return;
       }
+      case 'ChannelCreated':
+      case 'ChannelStateChange':
+        // An originate that timed out before Asterisk created the channel:
+        // our hangup got 404, and the leg shows up (and rings) only now.
+        this.reapAbandoned(event.channel.id, event.channel.state);
+        return;
       case 'ChannelDestroyed': {
         this.own.delete(event.channel.id);
         this.abandoned.delete(event.channel.id);
@@ -204,6 +206,13 @@ export class Dialer {
       default:
         return;
     }
+  }
+
+  /** A leg we gave up on showed up after all: nobody wants this call now. */
+  private reapAbandoned(channelId: string, state: string): void {
+    if (!this.abandoned.delete(channelId)) return;
+    this.log.warn({ legChannelId: channelId, state }, 'a leg given up on is still there; hanging it up');
+    void this.hangUp(channelId, this.log);
   }
 
   /**

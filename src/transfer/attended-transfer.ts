@@ -3,7 +3,7 @@
 // rings, a semi-attended transfer of its ringing leg.
 import { executeAttended } from './attended-executor.js';
 import { planAttended, type SemiAttendedPlan } from './attended-plan.js';
-import { openTransfer, rejectPlan, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
+import { openTransfer, rejectPlan, TRANSFERER_GONE, watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
 import { runLegTransfer } from './leg-transfer.js';
 
 export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
@@ -52,7 +52,7 @@ async function semiAttended(plan: SemiAttendedPlan, ctx: FlowContext): Promise<F
     { step: 'plan', replacedChannelId: plan.replacedId, resolvedBy: plan.resolvedBy, transferees: plan.transfereeIds, legChannelId: leg.channelId },
     'semi-attended transfer planned: the ringing leg goes to the transferee',
   );
-  const transfereesGone = deps.watch.allEnded(plan.transfereeIds);
+  const transfereesGone = await watchTransferees(ctx, plan.transfereeIds);
   try {
     return await runLegTransfer(
       {

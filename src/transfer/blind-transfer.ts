@@ -4,7 +4,7 @@
 import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
-import { openTransfer, rejectPlan, TRANSFERER_GONE, type FlowContext, type FlowOutcome } from './flow.js';
+import { openTransfer, rejectPlan, TRANSFERER_GONE, watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
 import type { AllEnded } from '../calls/channel-watch.js';
 import { runLegTransfer } from './leg-transfer.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
@@ -19,7 +19,7 @@ export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   ctx.claimBridges([plan.sourceBridgeId]);
   // Watched from now on: the policy (a webhook) may take a while, and a
   // transferee gone meanwhile must not be sent a new call.
-  const transfereesGone = deps.watch.allEnded(plan.transfereeIds);
+  const transfereesGone = await watchTransferees(ctx, plan.transfereeIds);
   try {
     return await dialDestination(ctx, plan, topology, transfereesGone);
   } finally {

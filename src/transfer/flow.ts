@@ -1,5 +1,6 @@
 // What every transfer flow (attended, blind) is handed by the handler.
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { AllEnded } from '../calls/channel-watch.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { gatherTopology } from './topology.js';
 import type { AriRestClient } from '../ari/rest-client.js';
@@ -75,4 +76,18 @@ export async function rejectPlan(ctx: FlowContext, kind: TransferKind, rejection
   ctx.log.warn({ step: 'rejected', reason: rejection.reason, detail: rejection.detail }, `${kind} transfer rejected`);
   await ctx.progress('channel_unavailable');
   return { result: 'rejected', reason: rejection.detail };
+}
+
+/**
+ * Watches the transferees from now on. The plan was made from a registry
+ * read taken while 100 Trying was on its way: a hangup applied since then
+ * is found in the registry, anything later reaches the watch.
+ */
+export async function watchTransferees(ctx: FlowContext, ids: string[]): Promise<AllEnded> {
+  const watching = ctx.deps.watch.allEnded(ids);
+  for (const id of ids) {
+    const record = await ctx.deps.registry.store.getChannel(id);
+    if (!record || record.hangingUp) watching.end(id);
+  }
+  return watching;
 }

@@ -59,18 +59,19 @@ export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): P
       transfereesGone.ended.then(() => 'transferees-gone' as const),
       ctx.aborted.then(() => 'aborted' as const),
     ]);
-    await stopHold(t, ctx);
-
     // Checked again: the leg may have answered in the same instant the
     // transferee hung up, and nobody must be connected to an empty call.
     if (outcome === 'transferees-gone' || outcome === 'aborted' || transfereesGone.isEnded) {
       const reason = outcome === 'aborted' ? 'the service is shutting down' : 'the transferee hung up while the target was ringing';
-      if (typeof outcome === 'object' && outcome.answered) await hangUpLeg(t.leg.channelId, ctx);
+      // The leg first: it may answer at any moment while we tidy up.
       await t.leg.cancel(reason);
+      if ((await t.leg.outcome).answered) await hangUpLeg(t.leg.channelId, ctx);
+      await stopHold(t, ctx);
       await ctx.progress('channel_unavailable');
       await hangUpAll(t.alsoHangUp, ctx);
       return { result: 'failed', reason };
     }
+    await stopHold(t, ctx);
     if (!outcome.answered) {
       await ctx.progress(t.busyIsDecline ? stateForFailure(outcome) : 'channel_unavailable');
       await hangUpAll(t.alsoHangUp, ctx);

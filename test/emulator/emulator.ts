@@ -16,8 +16,11 @@ import type {
   EmittedEvent,
   EmulatedBridge,
   EmulatedChannel,
+  DelayInjection,
   EndpointBehaviour,
   FailureInjection,
+  RandomFailure,
+  RequestHook,
   HangupRecord,
   ReferHandle,
   ReferSpec,
@@ -266,9 +269,46 @@ export class AriEmulator {
 
   // ---- faults and the WebSocket ----------------------------------------------------
 
-  /** The next matching REST request(s) fail with `status` and no state change. */
+  /** The next matching REST request(s) fail with `status` and no state change (after `delayMs`, if given). */
   failNext(f: FailureInjection): void {
     this.server.failNext(f);
+  }
+
+  /** The next matching REST request(s) are answered `delayMs` late; see DelayInjection for when they take effect. */
+  delayNext(d: DelayInjection): void {
+    this.server.delayNext(d);
+  }
+
+  /** Runs `run` (a scenario step) just before the next matching REST request is carried out. */
+  beforeNext(h: RequestHook): void {
+    this.server.beforeNext(h);
+  }
+
+  /** From now on each matching REST request fails with probability `rate` (seeded); `undefined` stops it. */
+  failRandomly(f: RandomFailure | undefined): void {
+    this.server.failRandomly(f);
+  }
+
+  /**
+   * Sends `text` verbatim as a text frame on every open events socket, outside the event
+   * log: a misbehaving peer (malformed or made-up events). Returns how many sockets got it.
+   */
+  sendRawFrame(text: string): number {
+    return this.server.sendRawFrame(text);
+  }
+
+  /**
+   * Forgets what inspection has recorded so far (`events`, `requests`, `hangups`, finished
+   * `refers`, dialogs of gone channels), for long runs that would otherwise only grow.
+   * Live channels, bridges and REFERs still waiting for a final NOTIFY are untouched.
+   */
+  forgetHistory(): void {
+    this.hub.log.length = 0;
+    this.server.requests.length = 0;
+    this.state.hangups.length = 0;
+    const active = this.transfers.refers.filter((r) => !r.terminated);
+    this.transfers.refers.splice(0, this.transfers.refers.length, ...active);
+    this.pastDialogs.clear();
   }
 
   /** Abruptly closes every events socket; events emitted meanwhile are lost. */

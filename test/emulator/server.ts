@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { EventHub, EventSocket } from './events.js';
 import type { RestRequest, RestResponse, RestRouter } from './rest.js';
-import type { FailureInjection, RequestRecord } from './types.js';
+import type { DelayInjection, FailureInjection, RandomFailure, RequestHook, RequestMatch, RequestRecord } from './types.js';
 import { reasonPhrase } from './util.js';
 
 export interface ServerOptions {
@@ -23,6 +23,13 @@ export class AriHttpServer {
   private readonly http: Server;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly failures: (FailureInjection & { remaining: number })[] = [];
+  private readonly delays: (DelayInjection & { remaining: number })[] = [];
+  private readonly hooks: (RequestHook & { remaining: number })[] = [];
+  private random: (RandomFailure & { next: () => number }) | undefined;
+  /** Timers of late answers, cancelled when the server closes. */
+  private readonly lateTimers = new Set<NodeJS.Timeout>();
+  /** Per channel id: the last command queued behind a late one (see delayNext). */
+  private readonly channelQueues = new Map<string, Promise<void>>();
   private refusing = false;
   private port = 0;
 
@@ -53,6 +60,34 @@ export class AriHttpServer {
     this.failures.push({ ...f, method: f.method.toUpperCase(), remaining: f.times ?? 1 });
   }
 
+  delayNext(d: DelayInjection): void {
+    this.delays.push({ ...d, method: d.method.toUpperCase(), remaining: d.times ?? 1 });
+  }
+
+  beforeNext(h: RequestHook): void {
+    this.hooks.push({ ...h, method: h.method.toUpperCase(), remaining: h.times ?? 1 });
+  }
+
+  failRandomly(f: RandomFailure | undefined): void {
+    if (!f) {
+      this.random = undefined;
+      return;
+    }
+    if (!(f.rate >= 0 && f.rate <= 1)) throw new Error(`ARI emulator: failRandomly rate must be in [0, 1], got ${f.rate}`);
+    this.random = { ...f, methods: f.methods?.map((m) => m.toUpperCase()), next: mulberry32(f.seed ?? 1) };
+  }
+
+  /** Sends `text` as it is, as one text frame, to every open events socket (a peer sending garbage). */
+  sendRawFrame(text: string): number {
+    let sent = 0;
+    for (const s of this.opts.hub.allSockets()) {
+      if (s.ws.readyState !== s.ws.OPEN) continue;
+      s.ws.send(text);
+      sent++;
+    }
+    return sent;
+  }
+
   refuseWebSockets(on: boolean): void {
     this.refusing = on;
   }
@@ -66,6 +101,8 @@ export class AriHttpServer {
   }
 
   async close(): Promise<void> {
+    for (const t of this.lateTimers) clearTimeout(t);
+    this.lateTimers.clear();
     this.dropWebSockets();
     this.wss.close();
     this.http.closeAllConnections();
@@ -88,8 +125,8 @@ export class AriHttpServer {
     const query: Record<string, string> = {};
     for (const [k, v] of url.searchParams) query[k] = v;
     const { api_key: _apiKey, ...loggedQuery } = query;
-    const record = (status: number): void => {
-      this.requests.push({ method, path: safeDecodePath(path), query: loggedQuery, status });
+    const record = (status: number, injected?: RequestRecord['injected']): void => {
+      this.requests.push({ method, path: safeDecodePath(path), query: loggedQuery, status, ...(injected ? { injected } : {}) });
     };
 
     let body: Record<string, unknown> | undefined;
@@ -116,22 +153,82 @@ export class AriHttpServer {
       });
     }
 
-    const injected = this.takeFailure(method, path, loggedQuery);
+    const hook = this.take(this.hooks, method, path, loggedQuery);
+    const runHook = (): void => {
+      if (!hook) return;
+      try {
+        hook.run();
+      } catch (err) {
+        console.error('[ari-emulator] beforeNext step failed:', err);
+      }
+    };
+
+    const injected = this.take(this.failures, method, path, loggedQuery) ?? this.randomFailure(method, path);
     if (injected) {
-      record(injected.status);
+      runHook();
+      if (injected.delayMs && !(await this.late(injected.delayMs))) return;
+      record(injected.status, 'failure');
       return send(res, { status: injected.status, body: { message: injected.message ?? reasonPhrase(injected.status) } });
     }
 
     const restReq: RestRequest = { method, path, query: loggedQuery, body };
+    const delay = this.take(this.delays, method, path, loggedQuery);
+    const effectLate = delay !== undefined && (delay.effect ?? 'on-response') === 'on-response';
+    // A channel's commands run one at a time, in order (res_stasis control queue): while a
+    // late request on a channel is not carried out yet, later commands on it wait behind it.
+    const channels = commandChannels(method, path, loggedQuery);
+    const ahead = channels.flatMap((id) => this.channelQueues.get(id) ?? []);
     let out: RestResponse;
+    if (!effectLate && ahead.length === 0) {
+      runHook();
+      out = this.handle(restReq);
+    } else {
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      for (const id of channels) this.channelQueues.set(id, mine);
+      await Promise.all(ahead);
+      if (effectLate && !(await this.late(delay.delayMs))) return;
+      runHook();
+      out = this.handle(restReq);
+      release();
+      for (const id of channels) if (this.channelQueues.get(id) === mine) this.channelQueues.delete(id);
+    }
+    if (delay?.effect === 'on-arrival' && !(await this.late(delay.delayMs))) return;
+    record(out.status, delay ? 'delay' : undefined);
+    send(res, out);
+  }
+
+  private handle(req: RestRequest): RestResponse {
     try {
-      out = this.opts.router.handle(restReq);
+      return this.opts.router.handle(req);
     } catch (err) {
       console.error('[ari-emulator] handler crashed:', err);
-      out = { status: 500, body: { message: 'Internal Server Error' } };
+      return { status: 500, body: { message: 'Internal Server Error' } };
     }
-    record(out.status);
-    send(res, out);
+  }
+
+  /** Waits `ms`; false when the server closed meanwhile (the request is then dropped). */
+  private late(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.lateTimers.delete(t);
+        resolve(true);
+      }, ms);
+      this.lateTimers.add(t);
+    });
+  }
+
+  private randomFailure(method: string, path: string): FailureInjection | undefined {
+    const r = this.random;
+    if (!r) return undefined;
+    const decoded = safeDecodePath(path);
+    const matches = (re: RegExp) => re.test(path) || re.test(decoded);
+    if (r.methods && !r.methods.includes(method)) return undefined;
+    if (r.path && !matches(r.path)) return undefined;
+    if (r.exclude?.some(matches)) return undefined;
+    if (r.next() >= r.rate) return undefined;
+    const status = r.status ?? 500;
+    return { method, path: /.*/, status, ...(r.message ? { message: r.message } : {}) };
   }
 
   /** HTTP Basic first, else `?api_key=user:pass` (res_ari.c authenticate_user). */
@@ -150,18 +247,24 @@ export class AriHttpServer {
     return i >= 0 && key.slice(0, i) === this.opts.username && key.slice(i + 1) === this.opts.password;
   }
 
-  private takeFailure(method: string, path: string, query: Record<string, string>): FailureInjection | undefined {
+  /** The first injection of `list` matching the request, counted down (and removed when used up). */
+  private take<T extends RequestMatch & { remaining: number }>(
+    list: T[],
+    method: string,
+    path: string,
+    query: Record<string, string>,
+  ): T | undefined {
     const decoded = safeDecodePath(path);
-    const i = this.failures.findIndex(
+    const i = list.findIndex(
       (f) =>
         f.method === method &&
         (f.path.test(path) || f.path.test(decoded)) &&
         Object.entries(f.query ?? {}).every(([k, v]) => query[k] === v),
     );
     if (i < 0) return undefined;
-    const f = this.failures[i]!;
+    const f = list[i]!;
     f.remaining--;
-    if (f.remaining <= 0) this.failures.splice(i, 1);
+    if (f.remaining <= 0) list.splice(i, 1);
     return f;
   }
 
@@ -243,6 +346,31 @@ function parseBody(raw: string, contentType: string | undefined): Record<string,
   const parsed: unknown = JSON.parse(raw);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * The channels whose control queue a request goes through: `/channels/{id}/...` commands
+ * and the `channel` list of bridge commands. Reads (GET) and the hangup itself
+ * (`DELETE /channels/{id}`, a soft hangup, not a queued command) do not wait.
+ */
+function commandChannels(method: string, path: string, query: Record<string, string>): string[] {
+  if (method === 'GET') return [];
+  const seg = safeDecodePath(path).split('/').filter(Boolean);
+  if (seg[0] === 'channels' && seg[1] !== undefined) return method === 'DELETE' && seg.length === 2 ? [] : [seg[1]];
+  if (seg[0] === 'bridges' && query.channel) return query.channel.split(',').map((c) => c.trim()).filter(Boolean);
+  return [];
+}
+
+/** A small seeded PRNG (mulberry32): the same seed fails the same requests. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 function safeDecodePath(path: string): string {

@@ -151,6 +151,8 @@ export interface RequestRecord {
   path: string;
   query: Record<string, string>;
   status: number;
+  /** Only on requests a fault injection touched: failed on purpose, or answered late. */
+  injected?: 'failure' | 'delay';
 }
 
 /** An event as sent on the WebSocket (the fields the emulator's events can carry, plus any other). */
@@ -171,18 +173,63 @@ export interface EmittedEvent {
   [key: string]: unknown;
 }
 
-/** `emu.failNext()`: the next matching REST request(s) fail, without any state change. */
-export interface FailureInjection {
+/** Which REST requests a fault injection applies to. */
+export interface RequestMatch {
   method: string;
   /** Tested against the path without the `/ari` prefix (e.g. `/bridges/b1/addChannel`). */
   path: RegExp;
   /** Only requests whose query has these exact values. */
   query?: Record<string, string>;
+  /** How many matching requests are affected (default 1). */
+  times?: number;
+}
+
+/** `emu.failNext()`: the next matching REST request(s) fail, without any state change. */
+export interface FailureInjection extends RequestMatch {
   status: number;
   /** `{"message": ...}` of the response; default: the HTTP reason phrase. */
   message?: string;
-  /** How many matching requests fail (default 1). */
-  times?: number;
+  /** Answer the failure only after this many ms (a slow error; the client may time out first). */
+  delayMs?: number;
+}
+
+/**
+ * `emu.delayNext()`: the next matching REST request(s) are answered `delayMs` late
+ * (an Asterisk too busy to answer in time). `effect` says when the request takes effect:
+ * `'on-response'` (default): it is carried out only when answered, `delayMs` after it arrived
+ * (Asterisk had not got to it yet); `'on-arrival'`: carried out at once, with its events,
+ * and only the response is late (the work was done, the answer was slow).
+ * A client that gave up meanwhile never sees the answer, but the effect still happens.
+ */
+export interface DelayInjection extends RequestMatch {
+  delayMs: number;
+  effect?: 'on-response' | 'on-arrival';
+}
+
+/**
+ * `emu.beforeNext()`: runs `run` (a scenario step, e.g. a phone hanging up) just before the
+ * next matching request is carried out, as if both happened at the same instant in Asterisk:
+ * the request then sees the world `run` left behind. Nothing else about the request changes.
+ */
+export interface RequestHook extends RequestMatch {
+  run: () => void;
+}
+
+/**
+ * `emu.failRandomly()`: each matching REST request fails with `status` with probability `rate`,
+ * without any state change; `exclude` paths are never failed. Deterministic for a given `seed`.
+ */
+export interface RandomFailure {
+  rate: number;
+  status?: number;
+  message?: string;
+  /** Only these methods (default: every method). */
+  methods?: string[];
+  /** Only paths matching this (default: every path). */
+  path?: RegExp;
+  /** Never these paths. */
+  exclude?: RegExp[];
+  seed?: number;
 }
 
 export type ReferSpec =
