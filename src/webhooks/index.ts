@@ -1,4 +1,4 @@
-// Signed webhooks about transfers: see docs/webhooks.md.
+// Signed webhooks about transfers: see the README, section Webhooks.
 export { WebhookNotifier, type HookName, type WebhookNotifierOptions, type WebhookType } from './webhook-notifier.js';
 export {
   ATTEMPT_HEADER,
