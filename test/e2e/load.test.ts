@@ -20,6 +20,7 @@ import { TransferService } from '../../src/service.js';
 import type { TransferStart, TransferSummary } from '../../src/transfer/observer.js';
 import { AriEmulator, type EndpointBehaviour, type ReferHandle } from '../emulator/index.js';
 import { waitUntil } from './harness.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const CALLS = 500;
 /** LOAD_ROUNDS=8 to hunt a slow leak (tombstones fill up to their cap by round 7). */
@@ -34,17 +35,6 @@ const gc: () => void = (() => {
   return runInNewContext('gc') as () => void;
 })();
 
-/** mulberry32: the same seed, the same mix of calls and the same order of REFERs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TERMINATING = new Set(['channel_answered', 'channel_unavailable', 'channel_declined']);
@@ -270,7 +260,7 @@ function tombstones() {
 
 async function playRound(round: number): Promise<void> {
   const { emu, service, logs, started, finished } = rig;
-  const random = prng(1000 + round);
+  const random = seededRandom(1000 + round);
   const calls = await setUpCalls(round, random);
 
   // Every kind of request may fail, transfer_progress included (the service retries it).

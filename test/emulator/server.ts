@@ -8,6 +8,7 @@ import type { EventHub, EventSocket } from './events.js';
 import type { RestRequest, RestResponse, RestRouter } from './rest.js';
 import type { DelayInjection, FailureInjection, RandomFailure, RequestHook, RequestMatch, RequestRecord } from './types.js';
 import { reasonPhrase } from './util.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 export interface ServerOptions {
   username: string;
@@ -74,7 +75,7 @@ export class AriHttpServer {
       return;
     }
     if (!(f.rate >= 0 && f.rate <= 1)) throw new Error(`ARI emulator: failRandomly rate must be in [0, 1], got ${f.rate}`);
-    this.random = { ...f, methods: f.methods?.map((m) => m.toUpperCase()), next: mulberry32(f.seed ?? 1) };
+    this.random = { ...f, methods: f.methods?.map((m) => m.toUpperCase()), next: seededRandom(f.seed ?? 1) };
   }
 
   /** Sends `text` as it is, as one text frame, to every open events socket (a peer sending garbage). */
@@ -361,17 +362,6 @@ function commandChannels(method: string, path: string, query: Record<string, str
   return [];
 }
 
-/** A small seeded PRNG (mulberry32): the same seed fails the same requests. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function safeDecodePath(path: string): string {
   try {

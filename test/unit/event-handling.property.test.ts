@@ -28,6 +28,7 @@ import { DestinationPolicy } from '../../src/transfer/policy.js';
 import { TransferHandler } from '../../src/transfer/transfer-handler.js';
 import { startHarness, waitUntil, type Harness } from '../e2e/harness.js';
 import { captureLogs } from '../helpers/log-capture.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const RUNS = 200;
 
@@ -441,17 +442,6 @@ describe('CallRegistry on reordered or malformed bridge events', () => {
 });
 
 // ---- the transfer handler ------------------------------------------------------------
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -517,7 +507,7 @@ async function seededRegistry(registry: CallRegistry) {
 }
 
 function handlerRig(seed: number) {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const logs = captureLogs('info');
   const { registry } = newRegistry();
   const watch = new ChannelEndWatch();
