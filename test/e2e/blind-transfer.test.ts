@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Channel } from '../../src/ari/models.js';
-import { membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+import { membersOf, startHarness, twoPartyCall, waitUntil, type Harness } from './harness.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -21,15 +21,7 @@ interface BlindCall {
 /** alice and bob talking in one bridge, as the blind-answered trace's harness set them up. */
 async function aliceTalksToBob(env: Record<string, string> = {}): Promise<BlindCall> {
   h = await startHarness(env);
-  const alice = h.emu.phoneCalls({ endpoint: 'alice', exten: '100', callerName: 'Alice' });
-  const bob = h.emu.phoneCalls({ endpoint: 'bob', exten: '200', callerName: 'Bob' });
-  h.emu.answer(alice.id);
-  h.emu.answer(bob.id);
-  const bridge = h.emu.createBridge({ name: 'call-bridge' });
-  h.emu.addToBridge(bridge.id, alice.id);
-  h.emu.addToBridge(bridge.id, bob.id);
-  await waitUntil(async () => (await h.service.registry.store.getBridge(bridge.id))?.channelIds.length === 2, 'the service to see the call');
-  return { alice, bob, bridgeId: bridge.id };
+  return twoPartyCall(h);
 }
 
 /** The leg the service placed for the transfer, once it exists. */

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AriEmulator, type ReferHandle } from '../emulator/index.js';
 import { ari, connectEvents } from '../emulator/test-helpers.js';
-import { membersOf, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness } from './harness.js';
+import { membersOf, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness, twoPartyCall } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -30,17 +30,10 @@ async function start(env: Record<string, string> = {}): Promise<Harness> {
   return h;
 }
 
-/** alice and bob talking in one bridge (made by "the application", ROUTING=none). */
+/** alice and bob talking in one bridge (made by "the application", ROUTING=none), by channel id. */
 async function aliceTalksToBob(hh: Harness) {
-  const alice = hh.emu.phoneCalls({ endpoint: 'alice', exten: '100', callerName: 'Alice' });
-  const bob = hh.emu.phoneCalls({ endpoint: 'bob', exten: '200', callerName: 'Bob' });
-  hh.emu.answer(alice.id);
-  hh.emu.answer(bob.id);
-  const bridge = hh.emu.createBridge({ name: 'call-bridge' });
-  hh.emu.addToBridge(bridge.id, alice.id);
-  hh.emu.addToBridge(bridge.id, bob.id);
-  await waitUntil(async () => (await hh.service.registry.store.getBridge(bridge.id))?.channelIds.length === 2, 'the service to see the call');
-  return { alice: alice.id, bob: bob.id, bridgeId: bridge.id };
+  const call = await twoPartyCall(hh);
+  return { alice: call.alice.id, bob: call.bob.id, bridgeId: call.bridgeId };
 }
 
 /** The legs the service placed for blind transfers. */

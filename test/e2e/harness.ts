@@ -5,7 +5,7 @@ import type { Channel } from '../../src/ari/models.js';
 import { loadConfig } from '../../src/config.js';
 import { TransferService } from '../../src/service.js';
 import type { TransferStep, TransferSummary } from '../../src/transfer/observer.js';
-import { AriEmulator } from '../emulator/index.js';
+import { AriEmulator, type RequestRecord } from '../emulator/index.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 
 export interface Harness {
@@ -120,4 +120,25 @@ export async function referAttended(h: Harness, sourceId: string, replacedId: st
   const sipfrags = await refer.waitForTermination();
   await waitUntil(() => h.finished.length > done, 'the service to finish the transfer');
   return { sipfrags, summary: h.finished[done]! };
+}
+
+/**
+ * Two phones talking in one bridge made by "the application" (ROUTING=none),
+ * as the blind-* traces' harness set them up; resolves once the service sees it.
+ */
+export async function twoPartyCall(h: Harness, names = { a: 'alice', b: 'bob' }, bridgeName = 'call-bridge') {
+  const alice = h.emu.phoneCalls({ endpoint: names.a, exten: '100', callerName: 'Alice' });
+  const bob = h.emu.phoneCalls({ endpoint: names.b, exten: '200', callerName: 'Bob' });
+  h.emu.answer(alice.id);
+  h.emu.answer(bob.id);
+  const bridge = h.emu.createBridge({ name: bridgeName });
+  h.emu.addToBridge(bridge.id, alice.id);
+  h.emu.addToBridge(bridge.id, bob.id);
+  await waitUntil(async () => (await h.service.registry.store.getBridge(bridge.id))?.channelIds.length === 2, 'the service to see the call');
+  return { alice, bob, bridgeId: bridge.id };
+}
+
+/** `POST /channels` and `POST /channels/{id}`: the originates the service sent. */
+export function originates(h: Harness): RequestRecord[] {
+  return h.emu.requests.filter((r) => r.method === 'POST' && /^\/channels(\/[^/]+)?$/.test(r.path));
 }

@@ -6,7 +6,7 @@
 // application's business.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RequestRecord } from '../emulator/index.js';
-import { membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+import { originates, membersOf, startHarness, waitUntil, type Harness } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -21,9 +21,6 @@ async function start(env: Record<string, string> = {}): Promise<Harness> {
 
 const sorted = (...ids: string[]) => ids.slice().sort();
 
-function originates(hh: Harness): RequestRecord[] {
-  return hh.emu.requests.filter((r) => r.method === 'POST' && /^\/channels(\/[^/]+)?$/.test(r.path));
-}
 
 function mohRequests(hh: Harness): RequestRecord[] {
   return hh.emu.requests.filter((r) => /\/moh$/.test(r.path));

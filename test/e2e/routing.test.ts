@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { RequestRecord } from '../emulator/index.js';
-import { membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+import { originates, membersOf, startHarness, waitUntil, type Harness } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -22,10 +22,6 @@ async function start(env: Record<string, string> = {}): Promise<Harness> {
 
 const sorted = (...ids: string[]) => ids.slice().sort();
 
-/** `POST /channels` and `POST /channels/{id}`: originates. */
-function originates(hh: Harness): RequestRecord[] {
-  return hh.emu.requests.filter((r) => r.method === 'POST' && /^\/channels(\/[^/]+)?$/.test(r.path));
-}
 
 /** The channel id the service chose for the n-th originate (`POST /channels/{id}`). */
 function legIdOf(request: RequestRecord): string {

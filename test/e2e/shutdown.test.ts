@@ -1,6 +1,6 @@
 // Graceful shutdown: SIGTERM must never leave a phone's REFER unanswered.
 import { afterEach, describe, expect, it } from 'vitest';
-import { membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+import { membersOf, startHarness, twoPartyCall, waitUntil, type Harness } from './harness.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -9,15 +9,8 @@ afterEach(async () => {
 
 /** alice and bob talking in one bridge; returns their ids and the bridge. */
 async function call(n: number) {
-  const alice = h.emu.phoneCalls({ endpoint: `alice${n}`, exten: '100', callerName: 'Alice' });
-  const bob = h.emu.phoneCalls({ endpoint: `bob${n}`, exten: '200', callerName: 'Bob' });
-  h.emu.answer(alice.id);
-  h.emu.answer(bob.id);
-  const bridge = h.emu.createBridge({ name: `call-${n}` });
-  h.emu.addToBridge(bridge.id, alice.id);
-  h.emu.addToBridge(bridge.id, bob.id);
-  await waitUntil(async () => (await h.service.registry.store.getBridge(bridge.id))?.channelIds.length === 2, 'the service to see the call');
-  return { alice: alice.id, bob: bob.id, bridge: bridge.id };
+  const c = await twoPartyCall(h, { a: `alice${n}`, b: `bob${n}` }, `call-${n}`);
+  return { alice: c.alice.id, bob: c.bob.id, bridge: c.bridgeId };
 }
 
 describe('graceful shutdown', () => {
