@@ -2,19 +2,44 @@
 // against a real Asterisk running asterisk-config/ and the real service.
 //
 // Which Asterisk, in this order:
-//   1. the one named by ASTERISK_ARI_URL (+ credentials, ASTERISK_SIP_HOST/PORT);
-//   2. one started from docker/asterisk with testcontainers, if a Docker
+//   1. the one named by ASTERISK_ARI_URL (+ credentials, ASTERISK_SIP_HOST/PORT),
+//      already running asterisk-config/;
+//   2. a local install (ASTERISK_PREFIX, or `asterisk` on the PATH), started
+//      here as a child process on free ports with a copy of asterisk-config/,
+//      and stopped at the end whatever happens (test/integration/local-asterisk.ts);
+//   3. one started from docker/asterisk with testcontainers, if a Docker
 //      engine is reachable;
-//   3. none: one line says the suite was skipped and why, exit 0.
+//   4. none: one line says the suite was skipped and why, exit 0.
+// An Asterisk that is found but cannot be started is a failure, never a skip.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_DEFAULTS, pingAri, targetFromEnv } from '../test/integration/asterisk-target.js';
+import { findAsterisk, LocalAsterisk } from '../test/integration/local-asterisk.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface Started {
   env: Record<string, string>;
+  /** Printed when the suite fails: what Asterisk said meanwhile. */
+  diagnostics(): string;
   stop(): Promise<void>;
+}
+
+async function localAsterisk(): Promise<Started | string> {
+  const install = findAsterisk();
+  if (typeof install === 'string') return install;
+  console.log(`integration: starting ${install.binary} with a copy of asterisk-config/ ...`);
+  const asterisk = await LocalAsterisk.start(install, fileURLToPath(new URL('../asterisk-config', import.meta.url)));
+  const { sip, http, rtpStart, rtpEnd, phones } = asterisk.ports;
+  console.log(
+    `integration: Asterisk up: SIP 127.0.0.1:${sip}, ARI ${asterisk.target.ariUrl}, RTP ${rtpStart}-${rtpEnd}, ` +
+      `phones 1001-1004 on ${phones['1001']}/${phones['1002']}/${phones['1003']}/${phones['1004']} (consultation ${phones.consult})`,
+  );
+  return {
+    env: asterisk.env,
+    diagnostics: () => `--- Asterisk console (last lines of ${asterisk.consoleLogFile}) ---\n${asterisk.consoleTail()}`,
+    stop: () => asterisk.dispose(),
+  };
 }
 
 async function dockerAsterisk(): Promise<Started | string> {
@@ -44,14 +69,16 @@ async function dockerAsterisk(): Promise<Started | string> {
   }
   return {
     env: { ASTERISK_ARI_URL: ariUrl, ASTERISK_SIP_HOST: '127.0.0.1', ASTERISK_SIP_PORT: '5060' },
+    diagnostics: () => '',
     stop: async () => {
       await container.stop();
     },
   };
 }
 
-function runSuite(env: Record<string, string>): Promise<number> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url)), 'run', '--config', 'vitest.integration.config.ts'], {
+function runSuite(env: Record<string, string>, args: string[]): Promise<number> {
+  const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
+  const child = spawn(process.execPath, [vitest, 'run', '--config', 'vitest.integration.config.ts', ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: 'inherit',
@@ -59,30 +86,38 @@ function runSuite(env: Record<string, string>): Promise<number> {
   return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 }
 
-async function main(): Promise<number> {
+async function findTarget(): Promise<Started | string | undefined> {
   const named = targetFromEnv();
-  let started: Started | undefined;
   if (named) {
     const problem = await pingAri(named);
-    if (problem) {
-      console.error(`integration: ASTERISK_ARI_URL=${named.ariUrl} is set but not usable: ${problem}`);
-      return 1;
-    }
-  } else {
-    const docker = await dockerAsterisk();
-    if (typeof docker === 'string') {
-      console.log(`integration suite skipped: ASTERISK_ARI_URL is not set and ${docker}; see README "Integration tests".`);
-      return 0;
-    }
-    started = docker;
+    if (problem) throw new Error(`ASTERISK_ARI_URL=${named.ariUrl} is set but not usable: ${problem}`);
+    return undefined;
   }
+  const local = await localAsterisk();
+  if (typeof local !== 'string') return local;
+  const docker = await dockerAsterisk();
+  return typeof docker === 'string' ? `ASTERISK_ARI_URL is not set, ${local}, and ${docker}` : docker;
+}
+
+async function main(): Promise<number> {
   if (spawnSync('sipp', ['-v']).error) {
     console.error('integration: sipp not found; install it with: apt-get install sip-tester');
-    await started?.stop();
     return 1;
   }
+  const started = await findTarget();
+  if (typeof started === 'string') {
+    console.log(`integration suite skipped: ${started}; see README "Integration tests".`);
+    return 0;
+  }
+  // Stopped whatever happens, also on Ctrl-C.
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    void (started?.stop() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', stopOnSignal).once('SIGTERM', stopOnSignal);
   try {
-    return await runSuite(started?.env ?? {});
+    const code = await runSuite(started?.env ?? {}, process.argv.slice(2));
+    if (code !== 0 && started) console.error(started.diagnostics());
+    return code;
   } finally {
     await started?.stop();
   }

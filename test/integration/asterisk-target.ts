@@ -1,6 +1,18 @@
 // Which Asterisk the integration suite talks to, as the runner
 // (scripts/test-integration.ts) hands it over in the environment.
 
+/** Where the SIPp phones listen (the contacts of asterisk-config/pjsip.conf's test profile). */
+export interface PhonePorts {
+  '1001': number;
+  '1002': number;
+  '1003': number;
+  '1004': number;
+  /** 1002's second (consultation) call. */
+  consult: number;
+  /** TCP socket between the two halves of 1002 in attended scenarios (sipp -3pcc). */
+  threePcc: number;
+}
+
 export interface AsteriskTarget {
   ariUrl: string;
   username: string;
@@ -8,10 +20,16 @@ export interface AsteriskTarget {
   app: string;
   sipHost: string;
   sipPort: number;
+  phones: PhonePorts;
+  /** argv prefix of the Asterisk CLI (`asterisk -C conf`), when the suite may control the instance. */
+  cli?: string[];
 }
 
 /** The ARI user and application of asterisk-config/ari.conf and extensions.conf. */
 export const CONFIG_DEFAULTS = { username: 'ari-transfer', password: 'change-me', app: 'ari-transfer' } as const;
+
+/** asterisk-config/pjsip.conf as shipped. */
+export const DEFAULT_PHONE_PORTS: PhonePorts = { '1001': 5061, '1002': 5062, '1003': 5063, '1004': 5064, consult: 5072, threePcc: 5099 };
 
 export function targetFromEnv(env: NodeJS.ProcessEnv = process.env): AsteriskTarget | undefined {
   if (!env.ASTERISK_ARI_URL) return undefined;
@@ -22,6 +40,8 @@ export function targetFromEnv(env: NodeJS.ProcessEnv = process.env): AsteriskTar
     app: env.ASTERISK_ARI_APP ?? CONFIG_DEFAULTS.app,
     sipHost: env.ASTERISK_SIP_HOST ?? '127.0.0.1',
     sipPort: Number(env.ASTERISK_SIP_PORT ?? 5060),
+    phones: env.ASTERISK_PHONE_PORTS ? (JSON.parse(env.ASTERISK_PHONE_PORTS) as PhonePorts) : DEFAULT_PHONE_PORTS,
+    cli: env.ASTERISK_CLI ? (JSON.parse(env.ASTERISK_CLI) as string[]) : undefined,
   };
 }
 

@@ -31,6 +31,11 @@ export class SippPhone {
   readonly exited: Promise<number | null>;
   private readonly dir: string;
   private output = '';
+  /** Exit code once the phone's scenario ended (sipp: 0 = every call succeeded). */
+  exitCode: number | null = null;
+  done = false;
+  /** Stopped by us before its scenario ended. */
+  killed = false;
 
   private constructor(
     readonly options: PhoneOptions,
@@ -40,7 +45,13 @@ export class SippPhone {
     this.dir = dir;
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+    this.exited = new Promise((resolve) =>
+      child.on('close', (code) => {
+        this.exitCode = code;
+        this.done = true;
+        resolve(code);
+      }),
+    );
   }
 
   static start(options: PhoneOptions, target: SipTarget): SippPhone {
@@ -68,6 +79,10 @@ export class SippPhone {
     return new SippPhone(options, spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] }), dir);
   }
 
+  get port(): number {
+    return this.options.port;
+  }
+
   messages(): SipMessage[] {
     const file = join(this.dir, 'messages.log');
     return existsSync(file) ? parseSippMessages(readFileSync(file, 'utf8')) : [];
@@ -81,7 +96,9 @@ export class SippPhone {
   }
 
   stop(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    if (this.done || this.child.exitCode !== null) return;
+    this.killed = true;
+    this.child.kill('SIGTERM');
   }
 }
 

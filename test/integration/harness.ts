@@ -1,0 +1,190 @@
+// What every integration scenario shares: the Asterisk under test (from the
+// environment the runner sets), its ARI state as seen from outside, the SIPp
+// phones of asterisk-config's test profile, the service under test, and the
+// clean-up that leaves a clean Asterisk for the next test.
+import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { TransferService } from '../../src/service.js';
+import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
+import { targetFromEnv, type AsteriskTarget } from './asterisk-target.js';
+import { exitOf, SippPhone, type PhoneOptions } from './phones.js';
+
+export const target = targetFromEnv();
+/** `describe`, or `describe.skip` when the runner found no Asterisk. */
+export const onAsterisk = target ? describe : describe.skip;
+
+export interface AriChannel {
+  id: string;
+  name: string;
+  state: string;
+}
+export interface AriBridge {
+  id: string;
+  technology: string;
+  channels: string[];
+}
+
+type Phone = '1001' | '1002' | '1003' | '1004';
+
+/** ARI as a test sees it: plain REST calls, independent of the service's client. */
+export class AriProbe {
+  constructor(private readonly t: AsteriskTarget) {}
+
+  async call<T>(method: string, path: string, okStatuses = [200, 204, 404]): Promise<T> {
+    const res = await fetch(`${this.t.ariUrl}/ari${path}`, {
+      method,
+      headers: { authorization: `Basic ${Buffer.from(`${this.t.username}:${this.t.password}`).toString('base64')}` },
+    });
+    if (!okStatuses.includes(res.status)) throw new Error(`${method} ${path} → ${res.status} ${await res.text()}`);
+    return (res.status === 200 ? await res.json() : undefined) as T;
+  }
+
+  channels = () => this.call<AriChannel[]>('GET', '/channels');
+  bridges = () => this.call<AriBridge[]>('GET', '/bridges');
+
+  /** The channels of one phone (PJSIP/1001-...). */
+  async channelsOf(ext: Phone): Promise<AriChannel[]> {
+    return (await this.channels()).filter((c) => c.name.startsWith(`PJSIP/${ext}-`));
+  }
+
+  /** Who shares a bridge with whom, as sorted lists of phones: [['1001','1003']]. */
+  async bridgedPhones(): Promise<string[][]> {
+    const [channels, bridges] = await Promise.all([this.channels(), this.bridges()]);
+    const nameOf = new Map(channels.map((c) => [c.id, c.name]));
+    return bridges
+      .map((b) => b.channels.map((id) => /^PJSIP\/(\w+)-/.exec(nameOf.get(id) ?? '')?.[1] ?? nameOf.get(id) ?? id).sort())
+      .sort((a, b) => a.join().localeCompare(b.join()));
+  }
+
+  async hangUpEverything(): Promise<void> {
+    for (const c of await this.channels()) await this.call('DELETE', `/channels/${encodeURIComponent(c.id)}`);
+    for (const b of await this.bridges()) await this.call('DELETE', `/bridges/${encodeURIComponent(b.id)}`);
+  }
+}
+
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 15_000, explain: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${explain()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Answers any SIP request reaching `port` with 200 OK until closed: stops Asterisk's retransmissions to a phone that is gone. */
+async function absorbStraySip(port: number, ms: number): Promise<string[]> {
+  const socket = createSocket('udp4');
+  const seen: string[] = [];
+  socket.on('message', (msg, from) => {
+    const text = msg.toString();
+    const startLine = text.slice(0, text.indexOf('\r\n'));
+    if (/^SIP\/2\.0/.test(startLine)) return;
+    seen.push(startLine);
+    const keep = text.split('\r\n').filter((l) => /^(via|from|to|call-id|cseq|v|f|t|i):/i.test(l));
+    socket.send(`SIP/2.0 200 OK\r\n${keep.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`, from.port, from.address);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(port, '127.0.0.1', resolve));
+  } catch {
+    return []; // still held by a phone that is exiting
+  }
+  await new Promise((r) => setTimeout(r, ms));
+  socket.close();
+  return seen;
+}
+
+export interface ScenarioContext {
+  t: AsteriskTarget;
+  ari: AriProbe;
+  logs: CapturedLogs;
+  service(): TransferService;
+  /** Starts a SIPp phone of the test profile; it is stopped after the test. */
+  phone(options: Omit<PhoneOptions, 'port' | 'threePcc'> & { port?: 'consult'; threePcc?: boolean }): SippPhone;
+  /** Why a wait failed: the phones' own accounts. */
+  explain(): string;
+  /** Hangs up a phone's channels through ARI, as if it had sent BYE itself. */
+  hangUp(ext: Phone): Promise<void>;
+  /** The test's last assertion: no channel and no bridge left on Asterisk, every phone done. */
+  expectNothingLeft(): Promise<void>;
+}
+
+/**
+ * Declares a suite of scenarios on the real Asterisk, with one service
+ * (configured by `env` on top of the integration defaults) for the suite.
+ */
+export function scenarios(name: string, env: Record<string, string>, body: (ctx: ScenarioContext) => void): void {
+  onAsterisk(name, () => {
+    const t = target as AsteriskTarget;
+    const ari = new AriProbe(t);
+    const logs = captureLogs('info');
+    let service: TransferService | undefined;
+    let phones: SippPhone[] = [];
+    const explain = () => phones.map((p) => p.diagnostics()).join('\n');
+
+    const ctx: ScenarioContext = {
+      t,
+      ari,
+      logs,
+      service: () => service as TransferService,
+      phone: (options) => {
+        const port = options.port === 'consult' ? t.phones.consult : t.phones[options.phone as Phone];
+        const p = SippPhone.start(
+          { ...options, port, threePcc: options.threePcc ? `127.0.0.1:${t.phones.threePcc}` : undefined },
+          { host: t.sipHost, port: t.sipPort },
+        );
+        phones.push(p);
+        return p;
+      },
+      explain,
+      hangUp: async (ext) => {
+        for (const c of await ari.channelsOf(ext)) await ari.call('DELETE', `/channels/${encodeURIComponent(c.id)}`);
+      },
+      expectNothingLeft: async () => {
+        await until('every channel and bridge to be gone', async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000, explain).catch(
+          () => undefined,
+        );
+        expect({ channels: (await ari.channels()).map((c) => c.name), bridges: (await ari.bridges()).map((b) => b.id) }).toEqual({ channels: [], bridges: [] });
+        await until('every phone to finish its scenario', () => phones.every((p) => p.done), 10_000, explain);
+        expect(phones.filter((p) => p.exitCode !== 0).map((p) => p.diagnostics())).toEqual([]);
+      },
+    };
+
+    beforeAll(async () => {
+      service = new TransferService(
+        loadConfig({ ARI_URL: t.ariUrl, ARI_USERNAME: t.username, ARI_PASSWORD: t.password, ARI_APP: t.app, ROUTING: 'dial', ...env }),
+        logs.logger,
+      );
+      service.start();
+      await until('the service to connect to ARI', () => service!.ready, 15_000);
+    });
+
+    afterEach(async () => {
+      // Hang up while the phones still run, so each BYE is answered; a phone
+      // killed mid-call would get Asterisk's BYE retransmissions for 32 s,
+      // and the next phone on its port would take them as its call.
+      await ari.hangUpEverything();
+      await Promise.all(phones.map((p) => exitOf(p, 5000).catch(() => p.stop())));
+      const killed = phones.filter((p) => p.killed).map((p) => p.port);
+      phones = [];
+      if (killed.length > 0) await Promise.all(killed.map((port) => absorbStraySip(port, 4000)));
+      await until('Asterisk to be clean for the next test', async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000);
+      await until('the service to be back in sync', () => service!.ready, 15_000);
+      logs.lines.length = 0;
+    });
+
+    afterAll(async () => {
+      await service?.stop();
+    });
+
+    body(ctx);
+  });
+}
+
+/** Runs an Asterisk CLI command on the instance under test (only when the runner started it). */
+export function asteriskCli(t: AsteriskTarget, command: string): string {
+  if (!t.cli) throw new Error('this Asterisk was not started by the suite: no CLI access');
+  const [binary, ...args] = t.cli;
+  const out = spawnSync(binary!, [...args, '-rx', command], { encoding: 'utf8', timeout: 10_000 });
+  return `${out.stdout}${out.stderr}`;
+}

@@ -1,0 +1,246 @@
+// A real Asterisk started by the integration suite itself, as a child
+// process, from a local install (ASTERISK_PREFIX, or `asterisk` on the PATH)
+// and a copy of asterisk-config/ in a temporary directory:
+//  - [directories] rewritten: the install's modules and data, per-run
+//    etc/run/log/spool/db/cache directories (two instances never share a
+//    control socket or an astdb);
+//  - every port chosen free at start (SIP, HTTP, RTP range, the phones'
+//    contacts), so it runs beside an Asterisk the user already has;
+//  - its console kept in a file, for the runner to print when tests fail.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { CONFIG_DEFAULTS, pingAri, type AsteriskTarget, type PhonePorts } from './asterisk-target.js';
+
+export interface AsteriskInstall {
+  binary: string;
+  /** Install prefix with lib/asterisk/modules and var/lib/asterisk; undefined = the binary's compiled-in defaults. */
+  prefix: string | undefined;
+}
+
+/**
+ * The local Asterisk to start: ASTERISK_PREFIX, else `asterisk` on the PATH.
+ * A string says why there is none; a named prefix without a binary throws.
+ */
+export function findAsterisk(env: NodeJS.ProcessEnv = process.env): AsteriskInstall | string {
+  if (env.ASTERISK_PREFIX) {
+    const binary = join(env.ASTERISK_PREFIX, 'sbin', 'asterisk');
+    if (!existsSync(binary)) throw new Error(`ASTERISK_PREFIX=${env.ASTERISK_PREFIX} has no sbin/asterisk`);
+    return { binary, prefix: env.ASTERISK_PREFIX };
+  }
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, 'asterisk');
+    if (!existsSync(candidate)) continue;
+    const binary = realpathSync(candidate);
+    const prefix = dirname(dirname(binary));
+    // A relocatable tree (bin in P/sbin, modules in P/lib/asterisk) is used
+    // as such; a distribution's Asterisk keeps its compiled-in directories.
+    return { binary, prefix: existsSync(join(prefix, 'lib', 'asterisk', 'modules')) ? prefix : undefined };
+  }
+  return 'no local Asterisk (ASTERISK_PREFIX is not set and no asterisk is on the PATH)';
+}
+
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function freeUdpPort(port = 0): Promise<number | undefined> {
+  const socket = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(port, '127.0.0.1', resolve));
+    return socket.address().port;
+  } catch {
+    return undefined;
+  } finally {
+    socket.close();
+  }
+}
+
+/** `count` distinct UDP ports free on loopback now. */
+async function freeUdpPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freeUdpPort();
+    if (port !== undefined && !ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
+
+export interface InstancePorts {
+  sip: number;
+  http: number;
+  rtpStart: number;
+  rtpEnd: number;
+  phones: PhonePorts;
+}
+
+async function choosePorts(): Promise<InstancePorts> {
+  const [sip, p1001, p1002, p1003, p1004, consult] = await freeUdpPorts(6);
+  const http = await freeTcpPort();
+  const threePcc = await freeTcpPort();
+  // RTP: 2,000 ports (1,000 legs) starting where a probe of a few finds them free.
+  let rtpStart = 0;
+  for (let tries = 0; tries < 50 && rtpStart === 0; tries++) {
+    const base = 20_000 + 2 * Math.floor(Math.random() * 18_000);
+    const probes = await Promise.all([base, base + 500, base + 1000, base + 1998].map((p) => freeUdpPort(p)));
+    if (probes.every((p) => p !== undefined)) rtpStart = base;
+  }
+  if (rtpStart === 0) throw new Error('no free RTP port range found');
+  return {
+    sip: sip!,
+    http,
+    rtpStart,
+    rtpEnd: rtpStart + 1999,
+    phones: { '1001': p1001!, '1002': p1002!, '1003': p1003!, '1004': p1004!, consult: consult!, threePcc },
+  };
+}
+
+/** asterisk-config/ with this instance's directories and ports. */
+function writeConfig(source: string, etc: string, install: AsteriskInstall, instanceDir: string, ports: InstancePorts): string {
+  cpSync(source, etc, { recursive: true });
+  const dirs: Record<string, string> = {
+    astetcdir: etc,
+    astdbdir: join(instanceDir, 'db'),
+    astspooldir: join(instanceDir, 'spool'),
+    astrundir: join(instanceDir, 'run'),
+    astlogdir: join(instanceDir, 'log'),
+    astcachedir: join(instanceDir, 'cache'),
+  };
+  if (install.prefix) {
+    const p = install.prefix;
+    Object.assign(dirs, {
+      astmoddir: join(p, 'lib', 'asterisk', 'modules'),
+      astvarlibdir: join(p, 'var', 'lib', 'asterisk'),
+      astdatadir: join(p, 'var', 'lib', 'asterisk'),
+      astkeydir: join(p, 'var', 'lib', 'asterisk'),
+      astagidir: join(p, 'var', 'lib', 'asterisk', 'agi-bin'),
+      astsbindir: join(p, 'sbin'),
+    });
+  }
+  for (const key of ['db', 'spool', 'run', 'log', 'cache']) mkdirSync(join(instanceDir, key), { recursive: true });
+
+  const conf = join(etc, 'asterisk.conf');
+  const directories = `[directories]\n${Object.entries(dirs)
+    .map(([k, v]) => `${k} => ${v}`)
+    .join('\n')}\n`;
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^\[directories\][\s\S]*?(?=^\[)/m, `${directories}\n`));
+
+  rewrite(join(etc, 'bind.conf'), [
+    [/^bind = 127\.0\.0\.1:\d+$/m, `bind = 127.0.0.1:${ports.sip}`],
+    [/^bindport = \d+$/m, `bindport = ${ports.http}`],
+  ]);
+  rewrite(join(etc, 'rtp.conf'), [
+    [/^rtpstart = \d+$/m, `rtpstart = ${ports.rtpStart}`],
+    [/^rtpend = \d+$/m, `rtpend = ${ports.rtpEnd}`],
+  ]);
+  rewrite(
+    join(etc, 'pjsip.conf'),
+    (['1001', '1002', '1003', '1004'] as const).map((ext) => [new RegExp(`^contact = sip:${ext}@127\\.0\\.0\\.1:\\d+$`, 'm'), `contact = sip:${ext}@127.0.0.1:${ports.phones[ext]}`]),
+  );
+  return conf;
+}
+
+function rewrite(file: string, replacements: [RegExp, string][]): void {
+  let text = readFileSync(file, 'utf8');
+  for (const [pattern, value] of replacements) {
+    if (!pattern.test(text)) throw new Error(`${file}: expected a line matching ${pattern}; asterisk-config changed?`);
+    text = text.replace(pattern, value);
+  }
+  writeFileSync(file, text);
+}
+
+export class LocalAsterisk {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly install: AsteriskInstall,
+    readonly dir: string,
+    readonly configFile: string,
+    readonly ports: InstancePorts,
+    readonly consoleLogFile: string,
+  ) {}
+
+  /** Starts an instance of `install` running a copy of `configDir`; resolves once ARI answers. */
+  static async start(install: AsteriskInstall, configDir: string): Promise<LocalAsterisk> {
+    const dir = mkdtempSync(join(tmpdir(), 'ari-transfer-asterisk-'));
+    const ports = await choosePorts();
+    const configFile = writeConfig(configDir, join(dir, 'etc'), install, join(dir, 'instance'), ports);
+    const asterisk = new LocalAsterisk(install, dir, configFile, ports, join(dir, 'console.log'));
+    await asterisk.run();
+    return asterisk;
+  }
+
+  get target(): AsteriskTarget {
+    return { ariUrl: `http://127.0.0.1:${this.ports.http}`, ...CONFIG_DEFAULTS, sipHost: '127.0.0.1', sipPort: this.ports.sip, phones: this.ports.phones };
+  }
+
+  /** What the suite's environment needs to find and control this instance. */
+  get env(): Record<string, string> {
+    return {
+      ASTERISK_ARI_URL: this.target.ariUrl,
+      ASTERISK_SIP_HOST: '127.0.0.1',
+      ASTERISK_SIP_PORT: String(this.ports.sip),
+      ASTERISK_PHONE_PORTS: JSON.stringify(this.ports.phones),
+      ASTERISK_CLI: JSON.stringify([this.install.binary, '-C', this.configFile]),
+    };
+  }
+
+  consoleTail(lines = 150): string {
+    if (!existsSync(this.consoleLogFile)) return '';
+    return readFileSync(this.consoleLogFile, 'utf8').split('\n').slice(-lines).join('\n');
+  }
+
+  private async run(): Promise<void> {
+    const log = createWriteStream(this.consoleLogFile, { flags: 'a' });
+    // -f: foreground (our child), -n: no colour, -g: core dump on crash.
+    const child = spawn(this.install.binary, ['-f', '-n', '-g', '-C', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    let problem = await pingAri(this.target);
+    while (problem) {
+      if (child.exitCode !== null) throw new Error(`Asterisk exited with code ${child.exitCode} while starting:\n${this.consoleTail()}`);
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`Asterisk started but ARI never answered (${problem}):\n${this.consoleTail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      problem = await pingAri(this.target);
+    }
+  }
+
+  /** Stops Asterisk: "core stop now", then SIGTERM, then SIGKILL. Idempotent. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    spawnSync(this.install.binary, ['-C', this.configFile, '-rx', 'core stop now'], { timeout: 5000, stdio: 'ignore' });
+    if (await within(this.exited, 5000)) return;
+    child.kill('SIGTERM');
+    if (await within(this.exited, 5000)) return;
+    child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Stops Asterisk and removes its directory, keeping nothing. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([promise.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  return done;
+}
