@@ -23,6 +23,8 @@ export interface AsteriskTarget {
   phones: PhonePorts;
   /** argv prefix of the Asterisk CLI (`asterisk -C conf`), when the suite may control the instance. */
   cli?: string[];
+  /** The RTP port range, when the suite chose it. */
+  rtpPorts?: { start: number; end: number };
 }
 
 /** The ARI user and application of asterisk-config/ari.conf and extensions.conf. */
@@ -42,6 +44,7 @@ export function targetFromEnv(env: NodeJS.ProcessEnv = process.env): AsteriskTar
     sipPort: Number(env.ASTERISK_SIP_PORT ?? 5060),
     phones: env.ASTERISK_PHONE_PORTS ? (JSON.parse(env.ASTERISK_PHONE_PORTS) as PhonePorts) : DEFAULT_PHONE_PORTS,
     cli: env.ASTERISK_CLI ? (JSON.parse(env.ASTERISK_CLI) as string[]) : undefined,
+    rtpPorts: env.ASTERISK_RTP_PORTS ? { start: Number(env.ASTERISK_RTP_PORTS.split('-')[0]), end: Number(env.ASTERISK_RTP_PORTS.split('-')[1]) } : undefined,
   };
 }
 

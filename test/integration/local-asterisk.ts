@@ -190,6 +190,7 @@ export class LocalAsterisk {
       ASTERISK_SIP_PORT: String(this.ports.sip),
       ASTERISK_PHONE_PORTS: JSON.stringify(this.ports.phones),
       ASTERISK_CLI: JSON.stringify([this.install.binary, '-C', this.configFile]),
+      ASTERISK_RTP_PORTS: `${this.ports.rtpStart}-${this.ports.rtpEnd}`,
     };
   }
 
