@@ -8,8 +8,8 @@ import { runLegTransfer } from './leg-transfer.js';
 
 export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   const { event, deps, log, progress } = ctx;
-  const topology = await openTransfer(ctx);
-  if (!topology) return TRANSFERER_GONE;
+  const { topology, transfererGone } = await openTransfer(ctx);
+  if (transfererGone) return TRANSFERER_GONE;
 
   const plan = planAttended(event, topology);
   if (!plan.ok) return rejectPlan(ctx, 'attended', plan);

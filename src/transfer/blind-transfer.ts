@@ -1,21 +1,25 @@
 // The blind-transfer flow: 100 Trying at once, plan, check the destination
 // against the policy, place the new leg, then let runLegTransfer see it
 // through. A destination the policy refuses gets 603 and touches nothing.
+// A transferer that hangs up right after the 202 (many phones do) does not
+// stop it: the REFER was accepted, so the transferee still goes to the
+// destination, as in Asterisk's own core mode.
 import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
-import { openTransfer, rejectPlan, TRANSFERER_GONE, watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
+import { openTransfer, rejectPlan, watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
 import type { AllEnded } from '../calls/channel-watch.js';
 import { runLegTransfer } from './leg-transfer.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 
 export async function blindTransfer(ctx: FlowContext): Promise<FlowOutcome> {
   const { event, deps } = ctx;
-  const topology = await openTransfer(ctx);
-  if (!topology) return TRANSFERER_GONE;
-
+  const { topology, transfererGone } = await openTransfer(ctx);
   const plan = planBlind(event, topology);
   if (!plan.ok) return rejectPlan(ctx, 'blind', plan);
+  if (transfererGone || plan.transfererGone) {
+    ctx.log.info({ step: 'transferer-gone' }, 'the transferer hung up after its REFER was accepted: the transfer goes on');
+  }
   ctx.claimBridges([plan.sourceBridgeId]);
   // Watched from now on: the policy (a webhook) may take a while, and a
   // transferee gone meanwhile must not be sent a new call.

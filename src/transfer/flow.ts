@@ -56,17 +56,22 @@ export interface FlowOutcome {
   reason?: string;
 }
 
+export interface OpenedTransfer {
+  topology: TopologySnapshot;
+  /** The transferer's channel was gone before the 100 Trying: Asterisk told the phone 503 itself. */
+  transfererGone: boolean;
+}
+
 /**
  * The opening every transfer shares: 100 Trying at once (the phone hears
- * nothing until we speak) while the registry is read. Undefined when the
- * transferer is already gone: Asterisk then told the phone 503 itself.
+ * nothing until we speak) while the registry is read.
  */
-export async function openTransfer(ctx: FlowContext): Promise<TopologySnapshot | undefined> {
+export async function openTransfer(ctx: FlowContext): Promise<OpenedTransfer> {
   const [trying, topology] = await Promise.all([
     ctx.progress('channel_progress'),
     gatherTopology(ctx.event, ctx.deps.registry, ctx.deps.pendingDials),
   ]);
-  return trying === 'channel-gone' ? undefined : topology;
+  return { topology, transfererGone: trying === 'channel-gone' };
 }
 
 export const TRANSFERER_GONE: FlowOutcome = { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };

@@ -22,17 +22,20 @@ export async function gatherTopology(
     if (record) channels.set(id, record);
     return record;
   };
-  // A leg and everyone in its bridge.
-  const addLeg = async (id: string) => {
-    const record = await addChannel(id);
-    if (!record?.bridgeId || bridges.has(record.bridgeId)) return;
-    const bridge = await store.getBridge(record.bridgeId);
+  // A bridge and everyone in it.
+  const addBridge = async (id: string | undefined) => {
+    if (!id || bridges.has(id)) return;
+    const bridge = await store.getBridge(id);
     if (!bridge) return;
     bridges.set(bridge.id, bridge);
     await Promise.all(bridge.channelIds.map(addChannel));
   };
+  const addLeg = async (id: string) => addBridge((await addChannel(id))?.bridgeId);
 
   await addLeg(event.referred_by.source_channel.id);
+  // The transferer may have left already (a BYE right after the 202): the
+  // bridge it sent the REFER from still holds its transferees.
+  await addBridge(event.referred_by.bridge?.id);
   const resolved = event.refer_to.destination_channel;
   let callIdCandidates: ChannelRecord[] = [];
   if (resolved) {

@@ -117,6 +117,20 @@ describe('blind transfer', () => {
     expect(h.emu.hangups.map((x) => [x.channelId, x.by])).toEqual([[call.bob.id, 'phone']]);
   });
 
+  it('the transferer hanging up right after the 202, before any progress: Asterisk tells it 503, the transferee still reaches the target', async () => {
+    const call = await aliceTalksToBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 50 });
+    // bob's BYE lands between the 202 and the service's first transfer_progress.
+    h.emu.beforeNext({ method: 'POST', path: /\/transfer_progress$/, run: () => h.emu.phoneHangsUp(call.bob.id) });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 503]);
+    await waitUntil(() => transferLeg()?.bridgeId === call.bridgeId, 'carol to join alice');
+    const summary = await finished();
+    expect(summary.result).toBe('completed');
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, transferLeg()!.id));
+    expect(h.emu.hangups.map((x) => [x.channelId, x.by])).toEqual([[call.bob.id, 'phone']]);
+  });
+
   it('the transferee hanging up while the target rings cancels the new leg and ends with 503', async () => {
     const call = await aliceTalksToBob();
     h.emu.setEndpoint('carol', { kind: 'no-answer' });

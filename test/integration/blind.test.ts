@@ -9,10 +9,10 @@ import { received, receivedSipfrags } from './sipp-messages.js';
 const listening = () => new Promise((r) => setTimeout(r, 300));
 
 /** alice calls bob, who REFERs her to `referTo`; carol plays `carolScenario` (if any). */
-async function blindCall(ctx: ScenarioContext, carolScenario: string | undefined, referTo = '1003') {
+async function blindCall(ctx: ScenarioContext, carolScenario: string | undefined, referTo = '1003', bobScenario = 'uas_blind_referer.xml') {
   const carol = carolScenario ? ctx.phone({ scenario: carolScenario, phone: '1003' }) : undefined;
   const bob = ctx.phone({
-    scenario: 'uas_blind_referer.xml',
+    scenario: bobScenario,
     phone: '1002',
     keys: { refer_to: referTo, refer_params: '', refer_extra_header: 'X-Scenario: blind' },
   });
@@ -59,6 +59,19 @@ scenarios('blind transfers on a real Asterisk', { TRANSFER_TIMEOUT: '4' }, (ctx)
     expect(receivedSipfrags(bob.messages())).toEqual([100, 503]);
     expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
     await ctx.hangUp('1001');
+    await ctx.expectNothingLeft();
+  });
+
+  it('bob hangs up right after the 202: Asterisk tells him 100 then 503 itself, and alice still ends up talking to carol', async () => {
+    const { alice, bob, carol } = await blindCall(ctx, 'uas_answer.xml', '1003', 'uas_blind_referer_hangup.xml');
+    expect(await exitOf(bob, 30_000)).toBe(0);
+    expect(receivedSipfrags(bob.messages())).toEqual([100, 503]);
+    await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, ctx.explain);
+    expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+    expect(await ari.channelsOf('1002')).toEqual([]);
+    await ctx.hangUp('1001');
+    expect(await exitOf(alice, 10_000)).toBe(0);
+    expect(await exitOf(carol!, 10_000)).toBe(0);
     await ctx.expectNothingLeft();
   });
 });

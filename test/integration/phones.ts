@@ -92,7 +92,10 @@ export class SippPhone {
   diagnostics(): string {
     const errors = join(this.dir, 'errors.log');
     const err = existsSync(errors) ? readFileSync(errors, 'utf8').slice(-2000) : '';
-    return `phone ${this.options.phone} (${this.options.scenario}, port ${this.options.port}): ${err || this.output.slice(-2000)}`;
+    const ladder = this.messages()
+      .map((m) => `${m.direction === 'sent' ? '->' : '<-'} ${m.method ?? m.status}${m.cseqMethod && m.method === undefined ? ` (${m.cseqMethod})` : ''}${m.method === 'NOTIFY' ? ` [${m.body.split('\n')[0]}]` : ''}`)
+      .join(', ');
+    return `phone ${this.options.phone} (${this.options.scenario}, port ${this.options.port}): ${ladder}\n${err || this.output.slice(-2000)}`;
   }
 
   stop(): void {

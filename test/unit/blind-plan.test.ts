@@ -43,13 +43,20 @@ describe('planBlind', () => {
       sourceId: 'bob',
       sourceBridgeId: 'b1',
       transfereeIds: ['alice', 'dave'],
+      transfererGone: false,
     });
+  });
+
+  it('still sends the transferees on when the transferer hung up after its REFER', () => {
+    const gone = refer('carol');
+    gone.referred_by.bridge = { id: 'b1' } as NonNullable<typeof gone.referred_by.bridge>;
+    expect(planBlind(gone, topo([chan('alice')], ['alice']))).toMatchObject({ ok: true, sourceBridgeId: 'b1', transfereeIds: ['alice'], transfererGone: true });
+    expect(planBlind(gone, topo([chan('alice'), chan('bob', { hangingUp: true })]))).toMatchObject({ ok: true, transfereeIds: ['alice'], transfererGone: true });
   });
 
   it('rejects what cannot be transferred', () => {
     expect(planBlind(refer(''), topo([chan('alice'), chan('bob')]))).toMatchObject({ ok: false, reason: 'no-destination' });
-    expect(planBlind(refer('carol'), topo([chan('alice')], ['alice']))).toMatchObject({ ok: false, reason: 'source-gone' });
-    expect(planBlind(refer('carol'), topo([chan('alice'), chan('bob', { hangingUp: true })]))).toMatchObject({ ok: false, reason: 'source-gone' });
+    expect(planBlind(refer('carol'), topo([chan('alice')], ['alice']))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
     expect(planBlind(refer('carol'), topo([chan('alice'), chan('bob', { bridgeId: undefined })]))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
     expect(planBlind(refer('carol'), topo([chan('alice', { hangingUp: true }), chan('bob')]))).toMatchObject({ ok: false, reason: 'no-transferee' });
   });
