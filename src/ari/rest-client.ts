@@ -129,8 +129,10 @@ export class AriRestClient {
     return this.call('bridges.destroy', 'DELETE', `/bridges/${enc(bridgeId)}`);
   }
   /** Moves the channel out of any other Stasis bridge it is in (res/stasis/control.c). */
-  addChannel(bridgeId: string, channelId: string): Promise<void> {
-    return this.call('bridges.addChannel', 'POST', `/bridges/${enc(bridgeId)}/addChannel`, { channel: channelId });
+  /** One request for several channels: ARI takes a comma-separated list. */
+  addChannel(bridgeId: string, channelId: string | string[]): Promise<void> {
+    const channel = Array.isArray(channelId) ? channelId.join(',') : channelId;
+    return this.call('bridges.addChannel', 'POST', `/bridges/${enc(bridgeId)}/addChannel`, { channel });
   }
   removeChannel(bridgeId: string, channelId: string): Promise<void> {
     return this.call('bridges.removeChannel', 'POST', `/bridges/${enc(bridgeId)}/removeChannel`, { channel: channelId });

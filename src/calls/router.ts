@@ -6,7 +6,9 @@
 //
 // The caller is answered only once the callee answers, so that a phone
 // transferring during its consultation call sees that call still ringing
-// (semi-attended transfer), as it would behind any PBX.
+// (semi-attended transfer), as it would behind any PBX. And only once both
+// are in their bridge: a phone may REFER the instant its call is answered,
+// and the transfer must then find the call connected.
 import { randomUUID } from 'node:crypto';
 import { isAriError } from '../ari/errors.js';
 import type { AriEvent, Channel } from '../ari/models.js';
@@ -159,12 +161,13 @@ export class CallRouter implements PendingDials {
     const bridgeId = `call-${randomUUID()}`;
     this.bridges.add(bridgeId);
     try {
-      // Ringback played in-band (inband_progress=yes) only stops when told.
-      await this.deps.rest.stopRinging(callerId).catch((err: unknown) => log.debug({ err }, 'ringing already stopped'));
+      await Promise.all([
+        // Ringback played in-band (inband_progress=yes) only stops when told.
+        this.deps.rest.stopRinging(callerId).catch((err: unknown) => log.debug({ err }, 'ringing already stopped')),
+        this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: 'routed-call' }),
+      ]);
+      await this.deps.rest.addChannel(bridgeId, [callerId, calleeId]);
       await this.deps.rest.answer(callerId);
-      await this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: 'routed-call' });
-      await this.deps.rest.addChannel(bridgeId, callerId);
-      await this.deps.rest.addChannel(bridgeId, calleeId);
       log.info({ bridgeId, calleeChannelId: calleeId }, 'call connected');
     } catch (err) {
       log.error({ err, bridgeId }, 'could not connect the call; hanging up both parties');

@@ -63,6 +63,28 @@ describe('transfers of routed calls', () => {
     expect(await h.service.registry.store.counts()).toEqual({ channels: 0, bridges: 0, callIds: 0 });
   });
 
+  it('attended, REFER the instant the consultation call is answered: 100 then 200, alice talks to carol', async () => {
+    const { alice, bobLeg, bridgeId } = await aliceCallsBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 5 });
+    const consult = h.emu.phoneCalls({ endpoint: 'bob', exten: 'carol', callerName: 'Bob' });
+    // bob's phone REFERs as soon as its consultation call is answered (the 200 OK the router's answer sends).
+    let refer: ReturnType<typeof h.emu.sendRefer> | undefined;
+    h.emu.beforeNext({
+      method: 'POST',
+      path: new RegExp(`/channels/${consult.id}/answer$`),
+      run: () => {
+        refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
+      },
+    });
+    await waitUntil(() => refer !== undefined, 'the consultation call to be answered');
+    expect(await refer!.waitForTermination()).toEqual([100, 200]);
+    await waitUntil(() => h.finished.length === 1 && h.emu.bridges().length === 1, 'the transfer to finish');
+    const carolLeg = legTo('carol')!;
+    expect(membersOf(h, carolLeg.bridgeId!)).toEqual(sorted(alice.id, carolLeg.id));
+    expect(h.emu.bridge(bridgeId)).toBeUndefined();
+    expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(alice.id, carolLeg.id));
+  });
+
   it('semi-attended: bob transfers while carol still rings; when she answers she talks to alice', async () => {
     const { alice, bobLeg, bridgeId } = await aliceCallsBob();
     h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 200 });

@@ -88,7 +88,9 @@ describe('routing a call (ROUTING=dial)', () => {
     expect(emu.requests.filter((r) => r.path === `/channels/${alice.id}/answer`)).toEqual([]);
 
     emu.phoneAnswers(legId);
-    await waitUntil(() => emu.bridges()[0]?.channels.length === 2, 'the call to be connected');
+    // Joined first, answered last: a REFER right after the 200 OK finds the call connected.
+    await waitUntil(() => emu.channel(alice.id)?.state === 'Up', 'the caller to be answered');
+    expect(emu.requests.filter((r) => /answer$|addChannel$/.test(r.path)).map((r) => r.path.split('/').pop())).toEqual(['addChannel', 'answer']);
     const [bridge] = emu.bridges();
     expect(emu.bridges()).toHaveLength(1);
     expect(membersOf(h!, bridge!.id)).toEqual(sorted(alice.id, legId));

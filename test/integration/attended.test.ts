@@ -11,15 +11,27 @@ const listening = () => new Promise((r) => setTimeout(r, 300));
 scenarios('attended transfers on a real Asterisk', {}, (ctx) => {
   const { ari } = ctx;
 
-  it('bob hears 100 then 200, alice talks to carol, both of bob calls are gone', async () => {
+  /** alice calls bob; bob's second call reaches carol, talks `consultMs`, and REFERs alice to it. */
+  async function attendedCall(consultMs: number) {
     const carol = ctx.phone({ scenario: 'uas_answer.xml', phone: '1003' });
     // Side B (the consultation call) listens on the 3PCC socket: start it first.
-    const bobConsult = ctx.phone({ scenario: 'uac_att_consult.xml', phone: '1002', port: 'consult', call: '1003', threePcc: true });
+    const bobConsult = ctx.phone({
+      scenario: 'uac_att_consult.xml',
+      phone: '1002',
+      port: 'consult',
+      call: '1003',
+      keys: { consult_ms: String(consultMs) },
+      threePcc: true,
+    });
     await listening();
     const bobFirst = ctx.phone({ scenario: 'uas_att_referer.xml', phone: '1002', keys: { refer_target: '1003' }, threePcc: true });
     await listening();
     const alice = ctx.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
+    return { alice, bobFirst, bobConsult, carol };
+  }
 
+  it('bob hears 100 then 200, alice talks to carol, both of bob calls are gone', async () => {
+    const { alice, bobFirst, bobConsult, carol } = await attendedCall(2000);
     expect(await exitOf(bobFirst, 30_000)).toBe(0);
     expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
     expect(await exitOf(bobConsult, 10_000)).toBe(0);
@@ -30,6 +42,19 @@ scenarios('attended transfers on a real Asterisk', {}, (ctx) => {
 
     const [aliceChannel] = await ari.channelsOf('1001');
     await ari.call('DELETE', `/channels/${encodeURIComponent(aliceChannel!.id)}`);
+    expect(await exitOf(alice, 10_000)).toBe(0);
+    expect(await exitOf(carol, 10_000)).toBe(0);
+    await ctx.expectNothingLeft();
+  });
+
+  it('REFER the instant the consultation call is answered: still 100 then 200, alice talks to carol', async () => {
+    const { alice, bobFirst, bobConsult, carol } = await attendedCall(0);
+    expect(await exitOf(bobFirst, 30_000)).toBe(0);
+    expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+    expect(await exitOf(bobConsult, 10_000)).toBe(0);
+    await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, ctx.explain);
+    expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+    await ctx.hangUp('1001');
     expect(await exitOf(alice, 10_000)).toBe(0);
     expect(await exitOf(carol, 10_000)).toBe(0);
     await ctx.expectNothingLeft();
