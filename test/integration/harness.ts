@@ -120,6 +120,8 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
     const logs = captureLogs('info');
     let service: TransferService | undefined;
     let phones: SippPhone[] = [];
+    /** Set by expectNothingLeft: every scenario must end by checking it left Asterisk clean. */
+    let checkedClean = false;
     const explain = () => phones.map((p) => p.diagnostics()).join('\n');
 
     const ctx: ScenarioContext = {
@@ -141,6 +143,7 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
         for (const c of await ari.channelsOf(ext)) await ari.call('DELETE', `/channels/${encodeURIComponent(c.id)}`);
       },
       expectNothingLeft: async () => {
+        checkedClean = true;
         await until('every channel and bridge to be gone', async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000, explain).catch(
           () => undefined,
         );
@@ -159,7 +162,9 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
       await until('the service to connect to ARI', () => service!.ready, 15_000);
     });
 
-    afterEach(async () => {
+    afterEach(async (test) => {
+      const passedUnchecked = !checkedClean && test.task.result?.state !== 'fail';
+      checkedClean = false;
       // Hang up while the phones still run, so each BYE is answered; a phone
       // killed mid-call would get Asterisk's BYE retransmissions for 32 s,
       // and the next phone on its port would take them as its call.
@@ -171,6 +176,7 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
       await until('Asterisk to be clean for the next test', async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000);
       await until('the service to be back in sync', () => service!.ready, 15_000);
       logs.lines.length = 0;
+      if (passedUnchecked) throw new Error('this scenario never checked that it left nothing behind: end it with ctx.expectNothingLeft()');
     });
 
     afterAll(async () => {
