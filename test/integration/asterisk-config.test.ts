@@ -1,17 +1,21 @@
 // What asterisk-config/ promises about the running Asterisk, checked on it.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { asteriskCli, scenarios, until } from './harness.js';
 
 scenarios('asterisk-config on a real Asterisk', {}, (ctx) => {
-  it.skipIf(!ctx.t.rtpPorts)('a call\'s audio (RTP) listens on loopback only, like SIP', async () => {
+  it.skipIf(!ctx.t.pidFile || !ctx.t.rtpPorts)('a call\'s audio (RTP) listens on loopback only, like SIP', async () => {
     ctx.phone({ scenario: 'uas_answer.xml', phone: '1002' });
     await new Promise((r) => setTimeout(r, 300));
     ctx.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
     await until('alice and bob to talk', async () => (await ctx.ari.bridgedPhones()).length === 1, 10_000, ctx.explain);
+    // This Asterisk's UDP sockets in its RTP range (another instance's range may overlap).
+    const pid = readFileSync(ctx.t.pidFile!, 'utf8').trim();
     const { start, end } = ctx.t.rtpPorts!;
-    const rtpSockets = spawnSync('ss', ['-Huan'], { encoding: 'utf8' })
+    const rtpSockets = spawnSync('ss', ['-Huanp'], { encoding: 'utf8' })
       .stdout.split('\n')
+      .filter((line) => line.includes(`pid=${pid},`))
       .map((line) => line.trim().split(/\s+/)[3] ?? '')
       .filter((local) => {
         const port = Number(local.slice(local.lastIndexOf(':') + 1));

@@ -25,6 +25,8 @@ export interface AsteriskTarget {
   cli?: string[];
   /** The RTP port range, when the suite chose it. */
   rtpPorts?: { start: number; end: number };
+  /** Asterisk's pid file, when the suite started it. */
+  pidFile?: string;
 }
 
 /** The ARI user and application of asterisk-config/ari.conf and extensions.conf. */
@@ -44,6 +46,7 @@ export function targetFromEnv(env: NodeJS.ProcessEnv = process.env): AsteriskTar
     sipPort: Number(env.ASTERISK_SIP_PORT ?? 5060),
     phones: env.ASTERISK_PHONE_PORTS ? (JSON.parse(env.ASTERISK_PHONE_PORTS) as PhonePorts) : DEFAULT_PHONE_PORTS,
     cli: env.ASTERISK_CLI ? (JSON.parse(env.ASTERISK_CLI) as string[]) : undefined,
+    pidFile: env.ASTERISK_PID_FILE,
     rtpPorts: env.ASTERISK_RTP_PORTS ? { start: Number(env.ASTERISK_RTP_PORTS.split('-')[0]), end: Number(env.ASTERISK_RTP_PORTS.split('-')[1]) } : undefined,
   };
 }

@@ -191,6 +191,7 @@ export class LocalAsterisk {
       ASTERISK_PHONE_PORTS: JSON.stringify(this.ports.phones),
       ASTERISK_CLI: JSON.stringify([this.install.binary, '-C', this.configFile]),
       ASTERISK_RTP_PORTS: `${this.ports.rtpStart}-${this.ports.rtpEnd}`,
+      ASTERISK_PID_FILE: join(this.dir, 'instance', 'run', 'asterisk.pid'),
     };
   }
 
