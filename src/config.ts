@@ -79,19 +79,25 @@ const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const milliseconds = (min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number of milliseconds' })
-    .int('must be a whole number of milliseconds')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`);
+// Every way a number can be wrong (not a number, a fraction, out of range)
+// gets the same message, naming the range: the operator learns what to
+// write from the one line, e.g. "WEBHOOK_RETRIES must be a whole number
+// from 0 to 20".
+const wholeNumber = (min: number, max: number, what = 'a whole number') => {
+  const message = `must be ${what} from ${min} to ${max}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+};
 
-const seconds = (min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a number of seconds' })
-    .min(min, `must be at least ${min} s`)
-    .max(max, `must be at most ${max} s`)
+const milliseconds = (min: number, max: number) => wholeNumber(min, max, 'a whole number of milliseconds');
+
+const seconds = (min: number, max: number) => {
+  const message = `must be a number of seconds from ${min} to ${max}`;
+  return z.coerce
+    .number({ error: message })
+    .min(min, message)
+    .max(max, message)
     .transform((v) => Math.round(v * 1000));
+};
 
 const regexList = (name: string) =>
   z.string().transform((v, ctx) => {
@@ -165,15 +171,15 @@ const envSchema = z.object({
   TRANSFER_POLICY_TIMEOUT_MS: milliseconds(50, 30_000).default(2_000),
   TRANSFER_IMMEDIATE_200_ENDPOINTS: regexList('TRANSFER_IMMEDIATE_200_ENDPOINTS').optional(),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  HTTP_PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(0).max(65535, 'must be a port number').default(8080),
+  HTTP_PORT: wholeNumber(0, 65535, 'a port number').default(8080),
   HTTP_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   TRANSFER_EVENT_HOOK: httpUrl.optional(),
   TRANSFER_ACTION_HOOK: httpUrl.optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBHOOK_TIMEOUT_MS: milliseconds(100, 60_000).default(5_000),
-  WEBHOOK_RETRIES: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0).max(20).default(5),
+  WEBHOOK_RETRIES: wholeNumber(0, 20).default(5),
   SHUTDOWN_GRACE_MS: milliseconds(0, 600_000).default(10_000),
-  TRANSFER_HISTORY_SIZE: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0).max(100_000).default(100),
+  TRANSFER_HISTORY_SIZE: wholeNumber(0, 100_000).default(100),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -183,7 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')} ${i.message}`));
+    // A value can fail several checks with the same message (-1.5: a fraction, below the minimum).
+    throw new ConfigError([...new Set(parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')} ${i.message}`))]);
   }
   const e = parsed.data;
   // An open port on a shared network must not show calls to anybody.
