@@ -218,7 +218,7 @@ describe('logger redaction', () => {
 describe('HTTP and webhook settings', () => {
   it('refuses a non-loopback HTTP_HOST without a token', () => {
     expect(problemsOf({ ...base, HTTP_HOST: '0.0.0.0' })).toEqual([
-      'HTTP_HOST 0.0.0.0 is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to 127.0.0.1',
+      'HTTP_HOST 0.0.0.0 is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to a loopback address (127.0.0.1, ::1, localhost)',
     ]);
     expect(loadConfig({ ...base, HTTP_HOST: '0.0.0.0', HTTP_TOKEN: 'a-long-enough-token' }).http).toEqual({
       host: '0.0.0.0',
@@ -226,6 +226,30 @@ describe('HTTP and webhook settings', () => {
       token: 'a-long-enough-token',
     });
     expect(loadConfig({ ...base, HTTP_HOST: '::1' }).http.host).toBe('::1');
+  });
+
+  // Was a bug: HTTP_HOST=[::1] was refused as "not a loopback address".
+  it('accepts every loopback HTTP_HOST without a token, an IPv6 one also in brackets (dropped for listen)', () => {
+    const loopback: [given: string, host: string][] = [
+      ['[::1]', '::1'],
+      ['::1', '::1'],
+      ['0:0:0:0:0:0:0:1', '0:0:0:0:0:0:0:1'],
+      ['[0:0:0:0:0:0:0:1]', '0:0:0:0:0:0:0:1'],
+      ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
+      ['127.0.0.1', '127.0.0.1'],
+      ['127.1.2.3', '127.1.2.3'],
+      ['127.255.255.254', '127.255.255.254'],
+      ['localhost', 'localhost'],
+      ['LOCALHOST', 'LOCALHOST'],
+    ];
+    for (const [given, host] of loopback) expect(loadConfig({ ...base, HTTP_HOST: given }).http.host, given).toBe(host);
+    for (const outside of ['0.0.0.0', '::', '[::]', '128.0.0.1', '127.0.0.256', '10.0.0.1', '::2', '::ffff:10.0.0.1', 'pbx.example.com', 'localhost.example.com']) {
+      expect(problemsOf({ ...base, HTTP_HOST: outside })[0], outside).toMatch(/^HTTP_HOST \S+ is not a loopback address: set HTTP_TOKEN/);
+    }
+    expect(loadConfig({ ...base, HTTP_HOST: '[::]', HTTP_TOKEN: 'a-long-enough-token' }).http.host).toBe('::');
+    expect(problemsOf({ ...base, HTTP_HOST: '[127.0.0.1]' })).toEqual([
+      'HTTP_HOST must be a host name or an IP address; only an IPv6 address goes in brackets, e.g. [::1]',
+    ]);
   });
 
   it('requires a secret to sign webhook bodies', () => {
