@@ -32,5 +32,7 @@ USER node
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "healthcheck.mjs"]
 
-# main.ts stops cleanly on SIGTERM (docker stop) and SIGINT.
+# main.ts stops cleanly on SIGTERM (docker stop) and SIGINT. Exec form, and
+# not `npm start`: node itself is PID 1 and gets the signal, with no npm or
+# shell in between.
 CMD ["node", "dist/main.js"]

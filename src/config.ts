@@ -2,6 +2,7 @@
 // Every problem is reported by variable name so an operator can fix it
 // from one line of output; the process exits 2 on any of them (see main.ts).
 import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { parseRegexList } from './transfer/regex-list.js';
 
@@ -79,19 +80,25 @@ const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const milliseconds = (min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number of milliseconds' })
-    .int('must be a whole number of milliseconds')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`);
+// Every way a number can be wrong (not a number, a fraction, out of range)
+// gets the same message, naming the range: the operator learns what to
+// write from the one line, e.g. "WEBHOOK_RETRIES must be a whole number
+// from 0 to 20".
+const wholeNumber = (min: number, max: number, what = 'a whole number') => {
+  const message = `must be ${what} from ${min} to ${max}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+};
 
-const seconds = (min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a number of seconds' })
-    .min(min, `must be at least ${min} s`)
-    .max(max, `must be at most ${max} s`)
+const milliseconds = (min: number, max: number) => wholeNumber(min, max, 'a whole number of milliseconds');
+
+const seconds = (min: number, max: number) => {
+  const message = `must be a number of seconds from ${min} to ${max}`;
+  return z.coerce
+    .number({ error: message })
+    .min(min, message)
+    .max(max, message)
     .transform((v) => Math.round(v * 1000));
+};
 
 const regexList = (name: string) =>
   z.string().transform((v, ctx) => {
@@ -131,6 +138,21 @@ const ariUrl = z
   // Accept "http://host:8088", "http://host:8088/" and "http://host:8088/ari".
   .transform((u) => u.origin + u.pathname.replace(/\/+$/, '').replace(/\/ari$/, ''));
 
+// A host name or an IP address; an IPv6 address may be written in brackets,
+// as in a URL ([::1]): the brackets are dropped, since listen() wants none.
+const httpHost = z
+  .string()
+  .min(1)
+  .transform((v, ctx) => {
+    const inner = /^\[(.*)\]$/.exec(v)?.[1];
+    if (inner === undefined) return v;
+    if (isIP(inner) !== 6) {
+      ctx.addIssue({ code: 'custom', message: 'must be a host name or an IP address; only an IPv6 address goes in brackets, e.g. [::1]' });
+      return z.NEVER;
+    }
+    return inner;
+  });
+
 // Keys are the environment variable names, so zod's issue paths name them.
 const envSchema = z.object({
   ARI_URL: ariUrl.default('http://127.0.0.1:8088'),
@@ -164,16 +186,16 @@ const envSchema = z.object({
   TRANSFER_POLICY_URL: httpUrl.optional(),
   TRANSFER_POLICY_TIMEOUT_MS: milliseconds(50, 30_000).default(2_000),
   TRANSFER_IMMEDIATE_200_ENDPOINTS: regexList('TRANSFER_IMMEDIATE_200_ENDPOINTS').optional(),
-  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  HTTP_PORT: z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(0).max(65535, 'must be a port number').default(8080),
+  HTTP_HOST: httpHost.default('127.0.0.1'),
+  HTTP_PORT: wholeNumber(0, 65535, 'a port number').default(8080),
   HTTP_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   TRANSFER_EVENT_HOOK: httpUrl.optional(),
   TRANSFER_ACTION_HOOK: httpUrl.optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBHOOK_TIMEOUT_MS: milliseconds(100, 60_000).default(5_000),
-  WEBHOOK_RETRIES: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0).max(20).default(5),
+  WEBHOOK_RETRIES: wholeNumber(0, 20).default(5),
   SHUTDOWN_GRACE_MS: milliseconds(0, 600_000).default(10_000),
-  TRANSFER_HISTORY_SIZE: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(0).max(100_000).default(100),
+  TRANSFER_HISTORY_SIZE: wholeNumber(0, 100_000).default(100),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -183,12 +205,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')} ${i.message}`));
+    // A value can fail several checks with the same message (-1.5: a fraction, below the minimum).
+    throw new ConfigError([...new Set(parsed.error.issues.map((i) => `${String(i.path[0] ?? '?')} ${i.message}`))]);
   }
   const e = parsed.data;
   // An open port on a shared network must not show calls to anybody.
   if (!isLoopback(e.HTTP_HOST) && !e.HTTP_TOKEN) {
-    throw new ConfigError([`HTTP_HOST ${e.HTTP_HOST} is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to 127.0.0.1`]);
+    throw new ConfigError([`HTTP_HOST ${e.HTTP_HOST} is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to a loopback address (127.0.0.1, ::1, localhost)`]);
   }
   if ((e.TRANSFER_EVENT_HOOK || e.TRANSFER_ACTION_HOOK) && !e.WEBHOOK_SECRET) {
     throw new ConfigError(['WEBHOOK_SECRET is required when TRANSFER_EVENT_HOOK or TRANSFER_ACTION_HOOK is set (webhook bodies are signed)']);
@@ -233,8 +256,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6'); // IPv4-mapped 127.0.0.0/8
+
+/** `localhost`, 127.0.0.0/8, or ::1 in any spelling (also in brackets: [::1]). */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  const h = host.replace(/^\[(.*)\]$/, '$1');
+  if (h.toLowerCase() === 'localhost') return true;
+  const family = isIP(h);
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 function resolvePassword(inline: string | undefined, file: string | undefined): string {

@@ -1,8 +1,9 @@
 // Wires the ARI connection, the registry and the transfer handler together.
 // Events are applied strictly in arrival order through one queue; a resync
 // after every (re)connection goes through the same queue, so events that
-// arrive while it runs are applied on top of the fresh snapshot.
-import { AriEventStream } from './ari/event-stream.js';
+// arrive while it runs are applied on top of the fresh snapshot
+// (registry/resync-loop.ts: one retry chain per connection).
+import { AriEventStream, type EventStream, type EventStreamHandlers, type EventStreamOptions } from './ari/event-stream.js';
 import type { AriEvent } from './ari/models.js';
 import { AriRestClient } from './ari/rest-client.js';
 import { ChannelEndWatch } from './calls/channel-watch.js';
@@ -14,6 +15,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { CallRegistry } from './registry/call-registry.js';
 import { MemoryRegistryStore } from './registry/memory-store.js';
+import { ResyncLoop } from './registry/resync-loop.js';
 import type { RegistryStore } from './registry/types.js';
 import { TransferHistory } from './transfer/history.js';
 import { DestinationPolicy } from './transfer/policy.js';
@@ -32,6 +34,10 @@ export interface ServiceOptions {
   webhooks?: WebhookNotifier;
   /** Test hook: shorter reconnect delays. */
   reconnectInitialMs?: number;
+  /** Test hook: delay before retrying a failed registry resync (default 1 s). */
+  resyncRetryMs?: number;
+  /** Test hook: the events connection (default: an AriEventStream). */
+  eventStream?: (options: EventStreamOptions, handlers: EventStreamHandlers) => EventStream;
 }
 
 export class TransferService {
@@ -45,16 +51,14 @@ export class TransferService {
   readonly history: TransferHistory;
   private readonly hold: HoldMusic | undefined;
   private readonly watch = new ChannelEndWatch();
-  private readonly events: AriEventStream;
+  private readonly events: EventStream;
+  private readonly sync: ResyncLoop;
   private readonly log: Logger;
   private queue: Promise<void> = Promise.resolve();
-  private synced = false;
   private connections = 0;
   /** Set by ApplicationReplaced: another client holds the application name. */
   private replaced = false;
   private draining = false;
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
 
   constructor(config: Config, logger: Logger, options: ServiceOptions = {}) {
     this.log = logger;
@@ -120,7 +124,14 @@ export class TransferService {
     });
     // With ROUTING=none the calls, and what the parties hear, are another application's.
     this.hold = config.routing === 'dial' ? new HoldMusic({ rest: this.rest, registry: this.registry, mohClass: config.mohClass, logger }) : undefined;
-    this.events = new AriEventStream(
+    this.sync = new ResyncLoop({
+      resync: () => this.resync(),
+      enqueue: (task) => this.enqueue(task),
+      ...(options.resyncRetryMs !== undefined ? { retryMs: options.resyncRetryMs } : {}),
+      logger,
+    });
+    const eventStream = options.eventStream ?? ((o, h) => new AriEventStream(o, h));
+    this.events = eventStream(
       {
         url: ari.url,
         username: ari.username,
@@ -133,9 +144,7 @@ export class TransferService {
       },
       {
         onOpen: () => this.onOpen(),
-        onClose: () => {
-          this.synced = false;
-        },
+        onClose: () => this.sync.disconnected(),
         onEvent: (event) => this.enqueue(() => this.onEvent(event)),
       },
     );
@@ -143,7 +152,7 @@ export class TransferService {
 
   /** Connected to ARI and the registry rebuilt since. */
   get ready(): boolean {
-    return this.events.connected && this.synced;
+    return this.events.connected && this.sync.state === 'synced' && !this.replaced;
   }
 
   /** Why the service is not ready (GET /readyz), or undefined when it is. */
@@ -151,7 +160,8 @@ export class TransferService {
     if (this.draining) return 'shutting down';
     if (this.replaced) return 'another ARI client took the application over';
     if (!this.events.connected) return 'not connected to the ARI events WebSocket';
-    if (!this.synced) return 'registry not yet synced from ARI';
+    if (this.sync.state === 'retry-wait') return 'registry resync from ARI failed; retrying';
+    if (this.sync.state !== 'synced') return 'registry not yet synced from ARI';
     return undefined;
   }
 
@@ -169,8 +179,7 @@ export class TransferService {
     this.draining = true;
     this.log.info({ graceMs, inFlight: this.transfers.activeCount }, 'stopping: no new transfers');
     const unfinished = await this.transfers.drain(graceMs);
-    this.stopping = true;
-    clearTimeout(this.resyncTimer);
+    this.sync.stop();
     await this.events.stop();
     await this.queue;
     // The last transfers' results get their own grace period to be delivered.
@@ -178,32 +187,26 @@ export class TransferService {
     this.log.info({ unfinished }, 'stopped');
   }
 
+  /** A real (re)connection of the events socket: the only place reconnects are counted. */
   private onOpen(): void {
     if (this.connections++ > 0) this.metrics.websocketReconnected();
-    this.synced = false;
     this.replaced = false;
-    this.enqueue(() => this.resync());
+    this.sync.connected();
   }
 
+  /** One resync attempt; ResyncLoop retries it when it throws. */
   private async resync(): Promise<void> {
-    try {
-      await this.registry.resync();
-      // Ends whose events were lost while disconnected: tell who waits on them.
-      const present = new Set((await this.registry.store.listChannels()).map((c) => c.id));
-      this.watch.endMissing(present);
-      this.dialer.reconcile(present);
-      this.synced = true;
-    } catch (err) {
-      this.log.error({ err }, 'registry resync failed; retrying');
-      if (!this.stopping) this.resyncTimer = setTimeout(() => this.onOpen(), 1000);
-    }
+    await this.registry.resync();
+    // Ends whose events were lost while disconnected: tell who waits on them.
+    const present = new Set((await this.registry.store.listChannels()).map((c) => c.id));
+    this.watch.endMissing(present);
+    this.dialer.reconcile(present);
   }
 
   private async onEvent(event: AriEvent): Promise<void> {
     if (event.type === 'ApplicationReplaced') {
       // Taking the name back would make two instances steal it from each
       // other forever; staying unready and saying so is the safe choice.
-      this.synced = false;
       this.replaced = true;
       this.log.error(
         { app: event.application },

@@ -2,7 +2,8 @@
 // GET /readyz (no token needed): healthy = connected to Asterisk's ARI and
 // its call registry in sync. Exit 0 = healthy.
 const env = process.env;
-const bound = env.HTTP_HOST || '127.0.0.1';
+// HTTP_HOST may write an IPv6 address in brackets ([::1]), as the service accepts.
+const bound = (env.HTTP_HOST || '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
 // A wildcard bind is reached on loopback from inside the container.
 const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '[::1]' : bound.includes(':') ? `[${bound}]` : bound;
 const url = `http://${host}:${env.HTTP_PORT || 8080}/readyz`;

@@ -27,6 +27,9 @@ export interface EventStreamHandlers {
   onClose(): void;
 }
 
+/** What the service uses of the events connection (tests substitute it). */
+export type EventStream = Pick<AriEventStream, 'connected' | 'endpoint' | 'start' | 'stop'>;
+
 export class AriEventStream {
   private socket: WebSocket | undefined;
   private attempt = 0;

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startHttpServer, type HttpServer } from '../../src/http/server.js';
@@ -267,6 +268,8 @@ describe('HTTP API: bearer token', () => {
 // ---- the process, as `npm start` runs it ----
 
 const entry = new URL('../../src/main.ts', import.meta.url).pathname;
+const healthcheck = new URL('../../docker/ari-transfer/healthcheck.mjs', import.meta.url).pathname;
+const hasIpv6Loopback = Object.values(networkInterfaces()).some((addrs) => addrs?.some((a) => a.internal && a.family === 'IPv6' && a.address === '::1'));
 
 function spawnService(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
@@ -316,6 +319,37 @@ describe('HTTP API: the process', () => {
       await emu.close();
     }
   });
+
+  // Was a bug: HTTP_HOST=[::1] was refused at start as not a loopback address.
+  it.runIf(hasIpv6Loopback)('HTTP_HOST=[::1]: no token needed, listens on ::1, and the image\'s health check reaches it', async () => {
+    const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
+    const svc = spawnService({ ARI_URL: emu.url, HTTP_HOST: '[::1]', HTTP_PORT: '0' });
+    try {
+      await waitUntil(() => svc.out.stdout.includes('HTTP API listening') || svc.child.exitCode !== null, 'the HTTP API to listen', 20_000);
+      expect(svc.out.stderr).toBe('');
+      const line = logLines(svc.out.stdout).find((l) => String(l.msg).startsWith('HTTP API listening'))!;
+      expect(line.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+      const url = String(line.url);
+      const health = await fetch(`${url}/healthz`);
+      expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
+      await waitUntil(async () => (await fetch(`${url}/readyz`)).status === 200, 'the service to be ready', 10_000);
+
+      const check = spawn(process.execPath, [healthcheck], {
+        env: { PATH: process.env.PATH ?? '', HTTP_HOST: '[::1]', HTTP_PORT: String(line.port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let checkErr = '';
+      check.stderr.on('data', (d: Buffer) => (checkErr += d.toString()));
+      expect([await new Promise<number | null>((resolve) => check.on('close', resolve)), checkErr]).toEqual([0, '']);
+
+      svc.child.kill('SIGTERM');
+      expect(await svc.exited).toBe(0);
+    } finally {
+      svc.child.kill('SIGKILL');
+      await emu.close();
+    }
+    // Two node processes to start (the service, the health check): slow on a busy machine.
+  }, 40_000);
 
   it('a port already in use: one clear error line, exit 1, and ARI left alone', async () => {
     const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AriEmulator } from '../emulator/index.js';
 
 const entry = new URL('../../src/main.ts', import.meta.url).pathname;
+const root = new URL('../..', import.meta.url).pathname;
 
 function runService(env: Record<string, string>, until?: (stdout: string) => boolean) {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
@@ -52,6 +53,54 @@ describe('ari-transfer process', () => {
     expect(stdout).not.toContain('pw-secret');
   });
 
+  // Was a bug: npm runs a script through `sh -c`, and forwards SIGTERM to that
+  // shell only; dash does not pass it on, so node went on running, orphaned,
+  // and npm exited 143. The script now execs node, which npm then signals
+  // directly and waits for.
+  it('`npm start`, as the README runs it: SIGTERM stops the service cleanly, npm exits 0, no node left behind', async () => {
+    const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
+    let servicePid: number | undefined;
+    try {
+      const npm = spawn('npm', ['start'], {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH ?? '',
+          ...(process.env.HOME ? { HOME: process.env.HOME } : {}),
+          npm_config_update_notifier: 'false',
+          HTTP_PORT: '0',
+          ARI_URL: emu.url,
+          ARI_USERNAME: 'asterisk',
+          ARI_PASSWORD: 'pw-secret',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      npm.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      npm.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (!stdout.includes('registry resynced from ARI')) return;
+        // The service's own pid, from its log: the process that must not outlive npm.
+        servicePid ??= (JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as { pid: number }).pid;
+        npm.kill('SIGTERM');
+      });
+      const closed = new Promise<void>((resolve) => npm.on('close', () => resolve()));
+      // 'exit', not 'close': a node left behind would hold the output pipes open.
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => npm.on('exit', (c, s) => resolve([c, s])));
+      expect(servicePid).toBeGreaterThan(0);
+      expect(servicePid).not.toBe(npm.pid);
+      expect({ code, signal, serviceLeftRunning: isRunning(servicePid!) }).toEqual({ code: 0, signal: null, serviceLeftRunning: false });
+      await closed;
+      expect(stderr).toBe('');
+      expect(stdout).toContain('"signal":"SIGTERM","msg":"shutting down"');
+      expect(stdout).toContain('"msg":"stopped"');
+    } finally {
+      if (servicePid !== undefined && isRunning(servicePid)) process.kill(servicePid, 'SIGKILL');
+      await emu.close();
+    }
+    // npm, then node with tsx, to start: slow on a busy machine.
+  }, 40_000);
+
   it('connects to ARI, syncs, and exits 0 on SIGINT', async () => {
     const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
     try {
@@ -74,3 +123,13 @@ describe('ari-transfer process', () => {
     }
   });
 });
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}

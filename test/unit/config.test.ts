@@ -96,8 +96,8 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, TRANSFER_DIAL_TEMPLATE: 'PJSIP/1003' })).toEqual([
       'TRANSFER_DIAL_TEMPLATE must contain {exten}, e.g. PJSIP/{exten} or PJSIP/{exten}@trunk',
     ]);
-    expect(problemsOf({ ...base, TRANSFER_TIMEOUT: 'soon' })).toEqual(['TRANSFER_TIMEOUT must be a number of seconds']);
-    expect(problemsOf({ ...base, TRANSFER_TIMEOUT: '0' })).toEqual(['TRANSFER_TIMEOUT must be at least 0.1 s']);
+    expect(problemsOf({ ...base, TRANSFER_TIMEOUT: 'soon' })).toEqual(['TRANSFER_TIMEOUT must be a number of seconds from 0.1 to 600']);
+    expect(problemsOf({ ...base, TRANSFER_TIMEOUT: '0' })).toEqual(['TRANSFER_TIMEOUT must be a number of seconds from 0.1 to 600']);
     expect(problemsOf({ ...base, TRANSFER_HOLD_MODE: 'silence' })).toEqual(['TRANSFER_HOLD_MODE must be ring or moh']);
     expect(problemsOf({ ...base, TRANSFER_CHANNEL_VARS: '{"a":1}' })[0]).toMatch(/^TRANSFER_CHANNEL_VARS must be a JSON object of strings/);
     expect(problemsOf({ ...base, TRANSFER_DENY: '1900(' })[0]).toMatch(/^TRANSFER_DENY is invalid: invalid regular expression "1900\(":/);
@@ -131,10 +131,30 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, ARI_APP: 'bad app!' })[0]).toMatch(/^ARI_APP must be a Stasis application name/);
     expect(problemsOf({ ...base, ARI_SUBSCRIBE_ALL: 'maybe' })).toEqual(['ARI_SUBSCRIBE_ALL must be true or false']);
     expect(problemsOf({ ...base, ARI_REQUEST_TIMEOUT_MS: '5s' })).toEqual([
-      'ARI_REQUEST_TIMEOUT_MS must be a whole number of milliseconds',
+      'ARI_REQUEST_TIMEOUT_MS must be a whole number of milliseconds from 100 to 60000',
     ]);
-    expect(problemsOf({ ...base, ARI_RECONNECT_MAX_MS: '5' })).toEqual(['ARI_RECONNECT_MAX_MS must be at least 100']);
+    expect(problemsOf({ ...base, ARI_RECONNECT_MAX_MS: '5' })).toEqual(['ARI_RECONNECT_MAX_MS must be a whole number of milliseconds from 100 to 300000']);
     expect(problemsOf({ ...base, LOG_LEVEL: 'loud' })[0]).toMatch(/^LOG_LEVEL must be one of fatal, error/);
+  });
+
+  // Was a bug: WEBHOOK_RETRIES=99 said "must be a whole number", and HTTP_PORT
+  // or TRANSFER_HISTORY_SIZE out of range did not say which range either.
+  it('names the allowed range in every numeric error, whatever is wrong with the value', () => {
+    const numeric: [variable: string, range: string, bad: string[]][] = [
+      ['ARI_REQUEST_TIMEOUT_MS', 'a whole number of milliseconds from 100 to 60000', ['soon', '99', '60001', '150.5']],
+      ['ARI_RECONNECT_MAX_MS', 'a whole number of milliseconds from 100 to 300000', ['x', '99', '300001', '-1.5']],
+      ['ROUTING_TIMEOUT', 'a number of seconds from 1 to 600', ['x', '0.5', '601']],
+      ['TRANSFER_TIMEOUT', 'a number of seconds from 0.1 to 600', ['x', '0.05', '601']],
+      ['TRANSFER_POLICY_TIMEOUT_MS', 'a whole number of milliseconds from 50 to 30000', ['x', '49', '30001', '60.5']],
+      ['HTTP_PORT', 'a port number from 0 to 65535', ['http', '-1', '65536', '80.5']],
+      ['WEBHOOK_TIMEOUT_MS', 'a whole number of milliseconds from 100 to 60000', ['x', '99', '60001', '100.5']],
+      ['WEBHOOK_RETRIES', 'a whole number from 0 to 20', ['many', '-1', '99', '2.5']],
+      ['SHUTDOWN_GRACE_MS', 'a whole number of milliseconds from 0 to 600000', ['x', '-1', '600001', '0.5']],
+      ['TRANSFER_HISTORY_SIZE', 'a whole number from 0 to 100000', ['x', '-1', '100001', '1.5']],
+    ];
+    for (const [variable, range, bad] of numeric) {
+      for (const value of bad) expect(problemsOf({ ...base, [variable]: value }), `${variable}=${value}`).toEqual([`${variable} must be ${range}`]);
+    }
   });
 
   it('reports several problems in one message', () => {
@@ -198,7 +218,7 @@ describe('logger redaction', () => {
 describe('HTTP and webhook settings', () => {
   it('refuses a non-loopback HTTP_HOST without a token', () => {
     expect(problemsOf({ ...base, HTTP_HOST: '0.0.0.0' })).toEqual([
-      'HTTP_HOST 0.0.0.0 is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to 127.0.0.1',
+      'HTTP_HOST 0.0.0.0 is not a loopback address: set HTTP_TOKEN to protect the HTTP API, or bind to a loopback address (127.0.0.1, ::1, localhost)',
     ]);
     expect(loadConfig({ ...base, HTTP_HOST: '0.0.0.0', HTTP_TOKEN: 'a-long-enough-token' }).http).toEqual({
       host: '0.0.0.0',
@@ -208,12 +228,36 @@ describe('HTTP and webhook settings', () => {
     expect(loadConfig({ ...base, HTTP_HOST: '::1' }).http.host).toBe('::1');
   });
 
+  // Was a bug: HTTP_HOST=[::1] was refused as "not a loopback address".
+  it('accepts every loopback HTTP_HOST without a token, an IPv6 one also in brackets (dropped for listen)', () => {
+    const loopback: [given: string, host: string][] = [
+      ['[::1]', '::1'],
+      ['::1', '::1'],
+      ['0:0:0:0:0:0:0:1', '0:0:0:0:0:0:0:1'],
+      ['[0:0:0:0:0:0:0:1]', '0:0:0:0:0:0:0:1'],
+      ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
+      ['127.0.0.1', '127.0.0.1'],
+      ['127.1.2.3', '127.1.2.3'],
+      ['127.255.255.254', '127.255.255.254'],
+      ['localhost', 'localhost'],
+      ['LOCALHOST', 'LOCALHOST'],
+    ];
+    for (const [given, host] of loopback) expect(loadConfig({ ...base, HTTP_HOST: given }).http.host, given).toBe(host);
+    for (const outside of ['0.0.0.0', '::', '[::]', '128.0.0.1', '127.0.0.256', '10.0.0.1', '::2', '::ffff:10.0.0.1', 'pbx.example.com', 'localhost.example.com']) {
+      expect(problemsOf({ ...base, HTTP_HOST: outside })[0], outside).toMatch(/^HTTP_HOST \S+ is not a loopback address: set HTTP_TOKEN/);
+    }
+    expect(loadConfig({ ...base, HTTP_HOST: '[::]', HTTP_TOKEN: 'a-long-enough-token' }).http.host).toBe('::');
+    expect(problemsOf({ ...base, HTTP_HOST: '[127.0.0.1]' })).toEqual([
+      'HTTP_HOST must be a host name or an IP address; only an IPv6 address goes in brackets, e.g. [::1]',
+    ]);
+  });
+
   it('requires a secret to sign webhook bodies', () => {
     expect(problemsOf({ ...base, TRANSFER_ACTION_HOOK: 'http://127.0.0.1:9/a' })).toEqual([
       'WEBHOOK_SECRET is required when TRANSFER_EVENT_HOOK or TRANSFER_ACTION_HOOK is set (webhook bodies are signed)',
     ]);
     expect(problemsOf({ ...base, TRANSFER_EVENT_HOOK: 'mailto:x' })).toEqual(['TRANSFER_EVENT_HOOK must be an http(s) URL']);
-    expect(problemsOf({ ...base, HTTP_PORT: '70000' })).toEqual(['HTTP_PORT must be a port number']);
+    expect(problemsOf({ ...base, HTTP_PORT: '70000' })).toEqual(['HTTP_PORT must be a port number from 0 to 65535']);
     expect(problemsOf({ ...base, WEBHOOK_SECRET: 'short' })).toEqual(['WEBHOOK_SECRET must be at least 16 characters']);
   });
 });
