@@ -104,7 +104,9 @@ async function choosePorts(): Promise<InstancePorts> {
 
 /** asterisk-config/ with this instance's directories and ports. */
 function writeConfig(source: string, etc: string, install: AsteriskInstall, instanceDir: string, ports: InstancePorts): string {
-  cpSync(source, etc, { recursive: true });
+  // Not a password file a developer keeps there (docker-compose.yml's secret):
+  // the suite's ARI user is asterisk-config's own.
+  cpSync(source, etc, { recursive: true, filter: (path) => !path.endsWith('ari-password.conf') });
   const dirs: Record<string, string> = {
     astetcdir: etc,
     astdbdir: join(instanceDir, 'db'),
