@@ -43,33 +43,35 @@ export function findAsterisk(env: NodeJS.ProcessEnv = process.env): AsteriskInst
   return 'no local Asterisk (ASTERISK_PREFIX is not set and no asterisk is on the PATH)';
 }
 
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+// Ports are picked at random from ranges outside the kernel's ephemeral
+// range (32768-60999), which any process may take between our check and
+// the moment a phone binds: SIP, HTTP and the phones in 6000-9999, RTP in
+// 20000-31999.
+const SIGNALLING_PORTS = { from: 6000, to: 9999 };
+const RTP_PORTS = { from: 20_000, to: 31_999 };
 
-async function freeUdpPort(port = 0): Promise<number | undefined> {
+async function isFree(port: number, proto: 'udp' | 'tcp'): Promise<boolean> {
+  if (proto === 'tcp') {
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)));
+    if (ok) await new Promise((resolve) => server.close(resolve));
+    return ok;
+  }
   const socket = createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(port, '127.0.0.1', resolve));
-    return socket.address().port;
-  } catch {
-    return undefined;
-  } finally {
-    socket.close();
-  }
+  const ok = await new Promise<boolean>((resolve) => socket.once('error', () => resolve(false)).bind(port, '127.0.0.1', () => resolve(true)));
+  socket.close();
+  return ok;
 }
 
-/** `count` distinct UDP ports free on loopback now. */
-async function freeUdpPorts(count: number): Promise<number[]> {
+async function pickPorts(count: number, range: { from: number; to: number }, taken: number[]): Promise<number[]> {
   const ports: number[] = [];
-  while (ports.length < count) {
-    const port = await freeUdpPort();
-    if (port !== undefined && !ports.includes(port)) ports.push(port);
+  for (let tries = 0; ports.length < count; tries++) {
+    if (tries > 1000) throw new Error(`no free ports left in ${range.from}-${range.to}`);
+    const port = range.from + Math.floor(Math.random() * (range.to - range.from + 1));
+    if (taken.includes(port) || ports.includes(port)) continue;
+    if ((await isFree(port, 'udp')) && (await isFree(port, 'tcp'))) ports.push(port);
   }
+  taken.push(...ports);
   return ports;
 }
 
@@ -82,23 +84,22 @@ export interface InstancePorts {
 }
 
 async function choosePorts(): Promise<InstancePorts> {
-  const [sip, p1001, p1002, p1003, p1004, consult] = await freeUdpPorts(6);
-  const http = await freeTcpPort();
-  const threePcc = await freeTcpPort();
+  const taken: number[] = [];
+  const [sip, http, p1001, p1002, p1003, p1004, consult, threePcc] = await pickPorts(8, SIGNALLING_PORTS, taken);
   // RTP: 2,000 ports (1,000 legs) starting where a probe of a few finds them free.
   let rtpStart = 0;
   for (let tries = 0; tries < 50 && rtpStart === 0; tries++) {
-    const base = 20_000 + 2 * Math.floor(Math.random() * 18_000);
-    const probes = await Promise.all([base, base + 500, base + 1000, base + 1998].map((p) => freeUdpPort(p)));
-    if (probes.every((p) => p !== undefined)) rtpStart = base;
+    const base = RTP_PORTS.from + 2 * Math.floor(Math.random() * ((RTP_PORTS.to - RTP_PORTS.from - 2000) / 2));
+    const probes = await Promise.all([base, base + 500, base + 1000, base + 1998].map((p) => isFree(p, 'udp')));
+    if (probes.every(Boolean)) rtpStart = base;
   }
   if (rtpStart === 0) throw new Error('no free RTP port range found');
   return {
     sip: sip!,
-    http,
+    http: http!,
     rtpStart,
     rtpEnd: rtpStart + 1999,
-    phones: { '1001': p1001!, '1002': p1002!, '1003': p1003!, '1004': p1004!, consult: consult!, threePcc },
+    phones: { '1001': p1001!, '1002': p1002!, '1003': p1003!, '1004': p1004!, consult: consult!, threePcc: threePcc! },
   };
 }
 
