@@ -2,6 +2,7 @@
 // fails. Order matters only where the phone or the parties would notice:
 // the media path first, then the final NOTIFY, then the cleanup.
 import { isAriError } from '../ari/errors.js';
+import { withRetries } from '../ari/retry.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
@@ -94,9 +95,11 @@ async function stopMusic(channelId: string, { rest, registry, log }: ExecutionCo
   await registry.store.patchChannel(channelId, { mohByService: false });
 }
 
+// Retried like a hangup: nobody else deletes a bridge the transfer emptied
+// (with ROUTING=none it is not the router's), so a lost DELETE leaks it.
 async function destroyBridge(bridgeId: string, { rest, log }: ExecutionContext): Promise<void> {
   try {
-    await rest.destroyBridge(bridgeId);
+    await withRetries(() => rest.destroyBridge(bridgeId));
     log.info({ step: 'destroy-bridge', bridgeId }, 'emptied bridge deleted');
   } catch (err) {
     if (isAriError(err, 404)) log.info({ step: 'destroy-bridge', bridgeId }, 'bridge already gone');
