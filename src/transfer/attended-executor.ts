@@ -85,9 +85,10 @@ async function undoMoves(moved: Move[], { rest, log }: ExecutionContext): Promis
   return undone;
 }
 
+// Retried: music left playing would go on over the new call.
 async function stopMusic(channelId: string, { rest, registry, log }: ExecutionContext): Promise<void> {
   try {
-    await rest.stopMoh(channelId);
+    await withRetries(() => rest.stopMoh(channelId));
     log.info({ step: 'stop-moh', channelId }, 'music on hold stopped on the transferee');
   } catch (err) {
     if (!isAriError(err, 404)) log.warn({ step: 'stop-moh', err, channelId }, 'could not stop music on hold');

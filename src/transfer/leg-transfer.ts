@@ -3,6 +3,7 @@
 // music meanwhile; when the leg answers it joins their bridge and the
 // transferer goes; when it does not, everything is as it was before.
 import { isAriError } from '../ari/errors.js';
+import { withRetries } from '../ari/retry.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { AllEnded } from '../calls/channel-watch.js';
@@ -132,14 +133,16 @@ async function startHold(t: LegTransfer, { rest, registry, log }: LegTransferCon
   );
 }
 
+// Retried: a transferee whose ringback or music is never stopped hears it
+// on top of the call it is back in, or of the new one.
 async function stopHold(t: LegTransfer, { rest, registry, log }: LegTransferContext): Promise<void> {
   await Promise.all(
     t.transfereeIds.map(async (id) => {
       const record = await registry.store.getChannel(id);
       if (!record || record.hangingUp) return;
       try {
-        if (t.holdMode === 'ring') await rest.stopRinging(id);
-        if (record.mohByService) await rest.stopMoh(id);
+        if (t.holdMode === 'ring') await withRetries(() => rest.stopRinging(id));
+        if (record.mohByService) await withRetries(() => rest.stopMoh(id));
         await registry.store.patchChannel(id, { mohByService: false });
       } catch (err) {
         if (!isAriError(err, 404)) log.warn({ step: 'unhold', err, channelId: id }, 'could not stop ringback or music');

@@ -422,6 +422,54 @@ describe('ARI answers 5xx: hangup', () => {
 });
 
 // ---------------------------------------------------------------------------
+describe('ARI answers 5xx: stopping ringback or music', () => {
+  it('blind, stopping the ringback fails once: retried, alice talks to the new leg without ringback', async () => {
+    const hh = await start();
+    const call = await aliceTalksToBob(hh);
+    hh.emu.setEndpoint('carol', { kind: 'answer', afterMs: 20 });
+    hh.emu.failNext({ method: 'DELETE', path: new RegExp(`^/channels/${call.alice}/ring$`), status: 500 });
+    const refer = hh.emu.sendRefer(call.bob, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await finished(hh);
+    expect(deleteStatuses(hh, `/channels/${call.alice}/ring`)).toEqual([500, 204]);
+    expect(hh.emu.channel(call.alice)?.ringing).toBe(false);
+    const leg = transferLegs(hh)[0]!;
+    expect(membersOf(hh, call.bridgeId)).toEqual(sorted(call.alice, leg.id));
+    await expectRegistryMatchesEmulator(hh);
+  });
+
+  it('blind to a busy target, stopping the ringback fails once: retried, alice is back with bob without ringback', async () => {
+    const hh = await start();
+    const call = await aliceTalksToBob(hh);
+    hh.emu.setEndpoint('carol', { kind: 'busy', afterMs: 20 });
+    hh.emu.failNext({ method: 'DELETE', path: new RegExp(`^/channels/${call.alice}/ring$`), status: 500 });
+    const refer = hh.emu.sendRefer(call.bob, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 603]);
+    await finished(hh);
+    expect(deleteStatuses(hh, `/channels/${call.alice}/ring`)).toEqual([500, 204]);
+    expect(hh.emu.channel(call.alice)?.ringing).toBe(false);
+    expect(membersOf(hh, call.bridgeId)).toEqual(sorted(call.alice, call.bob));
+    await expectRegistryMatchesEmulator(hh);
+  });
+
+  it('attended (routed calls), stopping the held transferee\'s music fails once: retried, alice talks to carol without music', async () => {
+    const hh = await start({ ROUTING: 'dial' });
+    const r = await routedAttended(hh);
+    hh.emu.phoneHolds(r.bobLeg);
+    await waitUntil(() => hh.emu.channel(r.alice)?.mohPlaying === true, 'alice to hear music on hold');
+    await waitUntil(async () => (await hh.service.registry.store.getChannel(r.alice))?.mohByService === true, 'the registry to know it');
+    hh.emu.failNext({ method: 'DELETE', path: new RegExp(`^/channels/${r.alice}/moh$`), status: 500 });
+    const refer = hh.emu.sendRefer(r.bobLeg, { kind: 'attended', destination: 'carol', replaces: replacesFor(hh, r.consult) });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await finished(hh);
+    expect(deleteStatuses(hh, `/channels/${r.alice}/moh`)).toEqual([500, 204]);
+    expect(hh.emu.channel(r.alice)?.mohPlaying).toBe(false);
+    expect(membersOf(hh, r.consultBridge)).toEqual(sorted(r.alice, r.carolLeg));
+    await expectRegistryMatchesEmulator(hh);
+  });
+});
+
+// ---------------------------------------------------------------------------
 describe('ARI answers 5xx: deleting the emptied bridge', () => {
   it('routed calls: the emptied bridge is deleted all the same once the transfer is over', async () => {
     const hh = await start({ ROUTING: 'dial' });
