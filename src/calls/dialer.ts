@@ -152,7 +152,9 @@ export class Dialer {
             // same. The id is ours, so make sure it does not ring on.
             void this.hangUp(channelId, log);
           } else {
+            // Never placed: nothing to hang up later either (TRANSFER_TIMEOUT may have marked it abandoned).
             this.own.delete(channelId);
+            this.abandoned.delete(channelId);
           }
           entry.settle({
             answered: false,

@@ -312,6 +312,27 @@ describe('ARI answers 5xx: originate', () => {
     expect(hh.emu.hangups).toEqual([]);
     await expectRegistryMatchesEmulator(hh);
   });
+
+  // Was a bug (src/calls/dialer.ts dial(), the originate rejection handler):
+  // when TRANSFER_TIMEOUT fired before Asterisk's 500 "Allocation failed"
+  // arrived, the timer had marked the leg abandoned (to be hung up should it
+  // show up); the 500 said it never would, but the id stayed in the set for
+  // good. Seen as `abandonedLegs: 1` in the load test under a loaded machine.
+  it('originate answers 500 after TRANSFER_TIMEOUT: 503, and the dialer forgets the leg', async () => {
+    const hh = await start({ TRANSFER_TIMEOUT: '0.2' });
+    const call = await aliceTalksToBob(hh);
+    hh.emu.failNext({ method: 'POST', path: /^\/channels\/transfer-[^/]+$/, status: 500, message: 'Allocation failed', delayMs: 400 });
+    const refer = hh.emu.sendRefer(call.bob, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 503]);
+    const summary = await finished(hh);
+    expect(summary.reason).toMatch(/^target no-answer/);
+    const dialer = hh.service.dialer as unknown as { pending: Map<string, unknown>; own: Set<string>; abandoned: Set<string> };
+    // The 500 has reached the service when the leg is no longer its own.
+    await waitUntil(() => dialer.own.size === 0, "the service to read Asterisk's 500");
+    expect([dialer.pending.size, dialer.abandoned.size]).toEqual([0, 0]);
+    expect(membersOf(hh, call.bridgeId)).toEqual(sorted(call.alice, call.bob));
+    expect(transferLegs(hh)).toEqual([]);
+  });
 });
 
 // ---------------------------------------------------------------------------
