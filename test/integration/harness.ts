@@ -99,8 +99,12 @@ export interface ScenarioContext {
   ari: AriProbe;
   logs: CapturedLogs;
   service(): TransferService;
-  /** Starts a SIPp phone of the test profile; it is stopped after the test. */
-  phone(options: Omit<PhoneOptions, 'port' | 'threePcc'> & { port?: 'consult'; threePcc?: boolean }): SippPhone;
+  /**
+   * Starts a SIPp phone of the test profile; it is stopped after the test.
+   * `port`: 'consult' for 1002's consultation call, or a free port of the
+   * test's choosing for a second calling phone with the same From user.
+   */
+  phone(options: Omit<PhoneOptions, 'port' | 'threePcc'> & { port?: 'consult' | number; threePcc?: boolean }): SippPhone;
   /** Why a wait failed: the phones' own accounts. */
   explain(): string;
   /** Hangs up a phone's channels through ARI, as if it had sent BYE itself. */
@@ -131,7 +135,7 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
       logs,
       service: () => service as TransferService,
       phone: (options) => {
-        const port = options.port === 'consult' ? t.phones.consult : t.phones[options.phone as Phone];
+        const port = typeof options.port === 'number' ? options.port : options.port === 'consult' ? t.phones.consult : t.phones[options.phone as Phone];
         const p = SippPhone.start(
           { ...options, port, threePcc: options.threePcc ? `127.0.0.1:${t.phones.threePcc}` : undefined },
           { host: t.sipHost, port: t.sipPort },

@@ -25,6 +25,10 @@ export interface PhoneOptions {
   keys?: Record<string, string>;
   /** 3PCC socket shared by the two halves of an attended-transfer phone. */
   threePcc?: string;
+  /** Calls the phone makes or answers before its scenario ends (sipp -m, and -l: all may be up at once); default 1. */
+  calls?: number;
+  /** New calls per second a calling phone places (sipp -r); sipp's default (10) otherwise. */
+  rate?: number;
 }
 
 export class SippPhone {
@@ -64,7 +68,9 @@ export class SippPhone {
       ...(options.threePcc ? ['-3pcc', options.threePcc] : []),
       '-i', '127.0.0.1',
       '-p', String(options.port),
-      '-m', '1',
+      '-m', String(options.calls ?? 1),
+      ...(options.calls ? ['-l', String(options.calls)] : []),
+      ...(options.rate ? ['-r', String(options.rate)] : []),
       // Answer stray in-dialog requests instead of aborting (see sipp-phones/README).
       '-aa',
       '-nostdin',
@@ -84,8 +90,13 @@ export class SippPhone {
   }
 
   messages(): SipMessage[] {
+    return parseSippMessages(this.trace());
+  }
+
+  /** sipp's raw message trace (-trace_msg): each message after a line of dashes and its time. */
+  trace(): string {
     const file = join(this.dir, 'messages.log');
-    return existsSync(file) ? parseSippMessages(readFileSync(file, 'utf8')) : [];
+    return existsSync(file) ? readFileSync(file, 'utf8') : '';
   }
 
   /** What to show when a scenario fails: sipp's errors and its last output. */
