@@ -19,7 +19,12 @@ export interface ExecutionContext {
   log: Logger;
   /** Sends transfer_progress on the transfer's source channel. */
   progress(state: TransferProgressState): Promise<ProgressResult>;
+  /** Resolves true once Asterisk has echoed `state` (see FlowContext.echoOf), false after `ms`. */
+  echoOf(state: TransferProgressState, ms: number): Promise<boolean>;
 }
+
+/** How long the replaced leg waits for Asterisk to finish the final NOTIFY before it is hung up anyway. */
+const FINAL_NOTIFY_WAIT_MS = 2000;
 
 export type ExecutionResult =
   | { ok: true; answered: ProgressResult }
@@ -44,15 +49,21 @@ export async function executeAttended(plan: AttendedPlan, ctx: ExecutionContext)
     }
   }
 
-  // The parties now talk: tell the phone, stop our music, drop the replaced leg.
-  const [answered] = await Promise.all([
-    progress('channel_answered'),
-    ...plan.stopMohOn.map((id) => stopMusic(id, ctx)),
-    dropReplacedLeg(plan, ctx),
-  ]);
-  // The source leg goes only after the final NOTIFY is queued on its dialog,
-  // so the phone gets the 200 sipfrag before the BYE.
+  // The parties now talk: tell the phone, stop our music.
+  const echoed = ctx.echoOf('channel_answered', FINAL_NOTIFY_WAIT_MS);
+  const [answered] = await Promise.all([progress('channel_answered'), ...plan.stopMohOn.map((id) => stopMusic(id, ctx))]);
+  // Asterisk 22.10 reads the replaced leg's channel while it sends that
+  // NOTIFY (res_pjsip_refer's ari_notify builds the echo from it without
+  // holding a reference): hanging the leg up meanwhile is a use-after-free.
+  // Seen on the real Asterisk under load: a thread stuck locking the freed
+  // channel, then an abort on a corrupted heap (probably also asterisk#2166's
+  // deadlock). So the legs go once the echo says that NOTIFY is out; the
+  // source leg after it anyway, so the phone gets the 200 before the BYE.
+  if (answered === 'sent' && !(await echoed)) {
+    log.warn({ step: 'hangup', channelId: plan.replacedId }, 'Asterisk did not echo the final state in time; hanging up the replaced leg anyway');
+  }
   await Promise.all([
+    dropReplacedLeg(plan, ctx),
     hangUpLeg(plan.sourceId, ctx),
     ...plan.destroyBridges.map((id) => destroyBridge(id, ctx)),
   ]);

@@ -27,7 +27,7 @@ export async function attendedTransfer(ctx: FlowContext): Promise<FlowOutcome> {
     },
     'attended transfer planned',
   );
-  const executed = await executeAttended(plan, { rest: deps.rest, registry: deps.registry, log, progress });
+  const executed = await executeAttended(plan, { rest: deps.rest, registry: deps.registry, log, progress, echoOf: ctx.echoOf });
   if (!executed.ok) {
     await progress('channel_unavailable');
     const undo = executed.undone ? 'undone' : 'NOT fully undone';

@@ -45,6 +45,12 @@ export interface FlowContext {
   deps: TransferDeps;
   log: Logger;
   progress(state: TransferProgressState): Promise<ProgressResult>;
+  /**
+   * Resolves true once Asterisk has echoed `state` for this transfer (a
+   * ChannelTransfer with that state: it has sent the NOTIFY), false after
+   * `ms`. Ask before sending the progress: the echo can beat the REST answer.
+   */
+  echoOf(state: TransferProgressState, ms: number): Promise<boolean>;
   /** Bridges this transfer rearranges: the router leaves them alone meanwhile. */
   claimBridges(ids: string[]): void;
   /** Resolves if the transfer must give up (shutdown grace over). */

@@ -27,6 +27,8 @@ export class TransferHandler {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Per source channel: gives up the transfer in flight (shutdown). */
   private readonly aborts = new Map<string, () => void>();
+  /** Per source channel: transfers waiting for Asterisk's echo of a progress state. */
+  private readonly echoWaiters = new Map<string, Set<{ state: string; echoed(): void }>>();
   /** Bridge id → number of transfers in flight rearranging it. */
   private readonly claimed = new Map<string, number>();
   private readonly log: Logger;
@@ -82,6 +84,7 @@ export class TransferHandler {
     const meta = { sourceChannelId: sourceId, destination: event.refer_to.requested_destination.destination };
     if (event.state !== undefined) {
       this.log.debug({ ...meta, state: event.state }, 'transfer progress echoed by Asterisk');
+      for (const waiter of this.echoWaiters.get(sourceId) ?? []) if (waiter.state === event.state) waiter.echoed();
       return;
     }
     if (this.inFlight.has(sourceId)) {
@@ -140,6 +143,7 @@ export class TransferHandler {
         if (result === 'sent') recordSipfrag(sipfrags, state);
         return result;
       },
+      echoOf: (state, ms) => this.echoOf(source.id, state, ms),
       claimBridges: (ids) => {
         for (const id of ids) {
           if (bridgeIds.includes(id)) continue;
@@ -182,6 +186,22 @@ export class TransferHandler {
     };
     log.info({ summary }, `transfer ${outcome.result}`);
     notifyAll(observers, this.log, 'finished', summary);
+  }
+
+  private echoOf(sourceId: string, state: TransferProgressState, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const waiters = this.echoWaiters.get(sourceId) ?? new Set();
+      this.echoWaiters.set(sourceId, waiters);
+      const done = (echoed: boolean) => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+        if (waiters.size === 0 && this.echoWaiters.get(sourceId) === waiters) this.echoWaiters.delete(sourceId);
+        resolve(echoed);
+      };
+      const waiter = { state, echoed: () => done(true) };
+      const timer = setTimeout(() => done(false), ms).unref();
+      waiters.add(waiter);
+    });
   }
 }
 

@@ -12,7 +12,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AriError } from '../../src/ari/errors.js';
-import type { AriEvent, Bridge, Channel } from '../../src/ari/models.js';
+import type { AriEvent, Bridge, Channel, ChannelTransferEvent } from '../../src/ari/models.js';
 import { KNOWN_EVENT_TYPES } from '../../src/ari/models.js';
 import { parseEventFrame } from '../../src/ari/parse-event.js';
 import { CallRegistry } from '../../src/registry/call-registry.js';
@@ -513,6 +513,7 @@ function handlerRig(seed: number) {
   const watch = new ChannelEndWatch();
   /** Terminating transfer_progress calls Asterisk accepted, per source channel. */
   const finals = new Map<string, number>();
+  let handler: TransferHandler | undefined;
   const maybeFail = async (operation: string) => {
     await tick();
     const r = random();
@@ -526,6 +527,10 @@ function handlerRig(seed: number) {
       await tick();
       if (!(await registry.store.getChannel(channelId))) throw new AriError('channels.transferProgress', 'http', 404, 'Channel not found');
       if (state !== 'channel_progress') finals.set(channelId, (finals.get(channelId) ?? 0) + 1);
+      // Asterisk echoes each state it accepted (channel_unavailable's echo says channel_declined).
+      const echoed = state === 'channel_unavailable' ? 'channel_declined' : state;
+      const echo = ev('ChannelTransfer', { state: echoed, referred_by: { source_channel: channel(channelId) }, refer_to: { requested_destination: { destination: 'x' } } });
+      void tick().then(() => handler?.onChannelTransfer(echo as unknown as ChannelTransferEvent));
     },
     addChannel: () => maybeFail('bridges.addChannel'),
     removeChannel: () => maybeFail('bridges.removeChannel'),
@@ -563,7 +568,7 @@ function handlerRig(seed: number) {
   const config = loadConfig({ ARI_USERNAME: 'u', ARI_PASSWORD: 'p', TRANSFER_TIMEOUT: '1' });
   const started: TransferStart[] = [];
   const finished: TransferSummary[] = [];
-  const handler = new TransferHandler({
+  handler = new TransferHandler({
     rest,
     registry,
     dialer,
