@@ -9,7 +9,7 @@
 //  - its console kept in a file, for the runner to print when tests fail.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -205,8 +205,9 @@ export class LocalAsterisk {
 
   private async run(): Promise<void> {
     const log = createWriteStream(this.consoleLogFile, { flags: 'a' });
-    // -f: foreground (our child), -n: no colour, -g: core dump on crash.
-    const child = spawn(this.install.binary, ['-f', '-n', '-g', '-C', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // -f: foreground (our child), -n: no colour, -g: core dump on crash,
+    // written in the instance's directory (cwd), never in the work tree.
+    const child = spawn(this.install.binary, ['-f', '-n', '-g', '-C', this.configFile], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log);
     child.stderr.pipe(log);
     this.child = child;
@@ -236,9 +237,14 @@ export class LocalAsterisk {
     await this.exited;
   }
 
-  /** Stops Asterisk and removes its directory, keeping nothing. */
+  /** Stops Asterisk and removes its directory; kept, and said so, when Asterisk left a core dump. */
   async dispose(): Promise<void> {
     await this.stop();
+    const cores = readdirSync(this.dir).filter((f) => f.startsWith('core'));
+    if (cores.length > 0) {
+      console.error(`integration: Asterisk crashed and left ${cores.join(', ')} in ${this.dir} (kept, with its console.log and config)`);
+      return;
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
