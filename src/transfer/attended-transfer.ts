@@ -67,7 +67,7 @@ async function semiAttended(plan: SemiAttendedPlan, ctx: FlowContext): Promise<F
         alsoHangUp: [plan.replacedId],
         transfereesGone,
       },
-      { rest: deps.rest, registry: deps.registry, log, progress, aborted: ctx.aborted },
+      { rest: deps.rest, registry: deps.registry, log, progress, echoOf: ctx.echoOf, aborted: ctx.aborted },
     );
   } finally {
     transfereesGone.dispose();

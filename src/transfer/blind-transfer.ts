@@ -73,7 +73,7 @@ async function dialDestination(ctx: FlowContext, plan: BlindPlan, topology: Topo
       alsoHangUp: [],
       transfereesGone,
     },
-    { rest: deps.rest, registry: deps.registry, log, progress, aborted: ctx.aborted },
+    { rest: deps.rest, registry: deps.registry, log, progress, echoOf: ctx.echoOf, aborted: ctx.aborted },
   );
 }
 

@@ -43,7 +43,12 @@ export interface LegTransferContext {
   registry: CallRegistry;
   log: Logger;
   progress(state: TransferProgressState): Promise<ProgressResult>;
+  /** Resolves true once Asterisk has echoed `state` (FlowContext.echoOf). */
+  echoOf(state: TransferProgressState, ms: number): Promise<boolean>;
 }
+
+/** How long the phone's other legs wait for Asterisk to finish the final NOTIFY before they are hung up anyway. */
+const FINAL_NOTIFY_WAIT_MS = 2000;
 
 export type LegTransferResult = { result: 'completed' | 'failed'; reason?: string };
 
@@ -68,14 +73,12 @@ export async function runLegTransfer(t: LegTransfer, ctx: LegTransferContext): P
       await t.leg.cancel(reason);
       if ((await t.leg.outcome).answered) await hangUpLeg(t.leg.channelId, ctx);
       await stopHold(t, ctx);
-      await ctx.progress('channel_unavailable');
-      await hangUpAll(t.alsoHangUp, ctx);
+      await finish('channel_unavailable', { afterNotify: [], afterEcho: t.alsoHangUp }, ctx);
       return { result: 'failed', reason };
     }
     await stopHold(t, ctx);
     if (!outcome.answered) {
-      await ctx.progress(t.busyIsDecline ? stateForFailure(outcome) : 'channel_unavailable');
-      await hangUpAll(t.alsoHangUp, ctx);
+      await finish(t.busyIsDecline ? stateForFailure(outcome) : 'channel_unavailable', { afterNotify: [], afterEcho: t.alsoHangUp }, ctx);
       return { result: 'failed', reason: `target ${outcome.failure}: ${outcome.detail}` };
     }
     return await connect(t, ctx);
@@ -98,16 +101,37 @@ async function connect(t: LegTransfer, ctx: LegTransferContext): Promise<LegTran
   } catch (err) {
     log.error({ step: 'join', err, channelId: legId, bridgeId: t.sourceBridgeId }, 'new leg could not join; dropping it');
     await hangUpLeg(legId, ctx);
-    await ctx.progress('channel_unavailable');
-    await hangUpAll(t.alsoHangUp, ctx);
+    await finish('channel_unavailable', { afterNotify: [], afterEcho: t.alsoHangUp }, ctx);
     return { result: 'failed', reason: `the new leg could not join bridge ${t.sourceBridgeId}` };
   }
   // The transferer leaves before the phone is told, so it never hears the
   // new party; its BYE follows the 200 sipfrag.
   await leaveBridge(t.sourceId, t.sourceBridgeId, ctx);
-  await ctx.progress('channel_answered');
-  await hangUpAll([t.sourceId, ...t.alsoHangUp], ctx);
+  await finish('channel_answered', { afterNotify: [t.sourceId], afterEcho: t.alsoHangUp }, ctx);
   return { result: 'completed' };
+}
+
+/**
+ * The final state, then the phone's legs: the transferer's once the NOTIFY
+ * is queued (the phone gets the sipfrag before the BYE), the replaced leg
+ * (semi-attended: the phone's ringing consultation call) once Asterisk has
+ * echoed the state. Asterisk 22.10 reads the replaced leg while it sends the
+ * final NOTIFY, without holding a reference: hanging it up meanwhile is a
+ * use-after-free (see attended-executor.ts).
+ */
+async function finish(state: TransferProgressState, legs: { afterNotify: string[]; afterEcho: string[] }, ctx: LegTransferContext): Promise<void> {
+  const echoed = legs.afterEcho.length > 0 ? ctx.echoOf(state, FINAL_NOTIFY_WAIT_MS) : Promise.resolve(true);
+  const sent = await ctx.progress(state);
+  await Promise.all([
+    hangUpAll(legs.afterNotify, ctx),
+    (async () => {
+      if (legs.afterEcho.length === 0) return;
+      if (sent === 'sent' && !(await echoed)) {
+        ctx.log.warn({ step: 'hangup', channelIds: legs.afterEcho }, 'Asterisk did not echo the final state in time; hanging up anyway');
+      }
+      await hangUpAll(legs.afterEcho, ctx);
+    })(),
+  ]);
 }
 
 async function startHold(t: LegTransfer, { rest, registry, log }: LegTransferContext): Promise<void> {

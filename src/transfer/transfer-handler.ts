@@ -188,7 +188,9 @@ export class TransferHandler {
     notifyAll(observers, this.log, 'finished', summary);
   }
 
-  private echoOf(sourceId: string, state: TransferProgressState, ms: number): Promise<boolean> {
+  private echoOf(sourceId: string, sent: TransferProgressState, ms: number): Promise<boolean> {
+    // Asterisk echoes channel_unavailable as channel_declined.
+    const state = sent === 'channel_unavailable' ? 'channel_declined' : sent;
     return new Promise((resolve) => {
       const waiters = this.echoWaiters.get(sourceId) ?? new Set();
       this.echoWaiters.set(sourceId, waiters);

@@ -107,6 +107,28 @@ describe('transfers of routed calls', () => {
     expect(h.logs.lines.some((l) => l.msg === 'semi-attended transfer planned: the ringing leg goes to the transferee')).toBe(true);
   });
 
+  it('semi-attended: the ringing consultation call is hung up only once Asterisk has echoed the 200, however late', async () => {
+    const { alice, bobLeg, bridgeId } = await aliceCallsBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 100 });
+    const consult = h.emu.phoneCalls({ endpoint: 'bob', exten: 'carol', callerName: 'Bob' });
+    await waitUntil(() => legTo('carol')?.state === 'Ringing', 'carol to ring');
+    const carolLeg = legTo('carol')!;
+    // Asterisk sends the 200 NOTIFY, and its echo, only 200 ms after the request, as under load.
+    h.emu.delayNext({ method: 'POST', path: /\/transfer_progress$/, query: { states: 'channel_answered' }, delayMs: 200 });
+    let echoedAtHangup: boolean | undefined;
+    h.emu.beforeNext({
+      method: 'DELETE',
+      path: new RegExp(`^/channels/${consult.id}$`),
+      run: () => (echoedAtHangup = h.emu.events.some((e) => e.type === 'ChannelTransfer' && (e as { state?: string }).state === 'channel_answered')),
+    });
+    const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    expect(echoedAtHangup).toBe(true);
+    expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carolLeg.id));
+    expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(alice.id, carolLeg.id));
+  });
+
   it('semi-attended, target busy: 503, alice is back with bob, the consultation call is hung up', async () => {
     const { alice, bobLeg, bridgeId } = await aliceCallsBob();
     h.emu.setEndpoint('carol', { kind: 'busy', afterMs: 150 });
