@@ -113,11 +113,21 @@ export interface ScenarioContext {
   expectNothingLeft(): Promise<void>;
 }
 
+export interface ScenarioOptions {
+  /**
+   * false: the suite starts no service of its own, and its tests run one
+   * themselves (as a process, behind a proxy...); ctx.service() is then
+   * undefined. Only one client can hold the Stasis application at a time.
+   */
+  service?: boolean;
+}
+
 /**
  * Declares a suite of scenarios on the real Asterisk, with one service
  * (configured by `env` on top of the integration defaults) for the suite.
  */
-export function scenarios(name: string, env: Record<string, string>, body: (ctx: ScenarioContext) => void): void {
+export function scenarios(name: string, env: Record<string, string>, body: (ctx: ScenarioContext) => void, options: ScenarioOptions = {}): void {
+  const ownService = options.service ?? true;
   onAsterisk(name, () => {
     // Without a target the suite is skipped, but its tests are still declared.
     const t = target ?? ({ phones: DEFAULT_PHONE_PORTS } as AsteriskTarget);
@@ -159,6 +169,7 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
     };
 
     beforeAll(async () => {
+      if (!ownService) return;
       service = new TransferService(
         loadConfig({ ARI_URL: t.ariUrl, ARI_USERNAME: t.username, ARI_PASSWORD: t.password, ARI_APP: t.app, ROUTING: 'dial', ...env }),
         logs.logger,
@@ -179,7 +190,7 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
       phones = [];
       if (killed.length > 0) await Promise.all(killed.map((port) => absorbStraySip(port, 4000)));
       await until('Asterisk to be clean for the next test', async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000);
-      await until('the service to be back in sync', () => service!.ready, 15_000);
+      if (ownService) await until('the service to be back in sync', () => service!.ready, 15_000);
       logs.lines.length = 0;
       if (passedUnchecked) throw new Error('this scenario never checked that it left nothing behind: end it with ctx.expectNothingLeft()');
     });
