@@ -196,11 +196,11 @@ export class TransferService {
 
   /** One resync attempt; ResyncLoop retries it when it throws. */
   private async resync(): Promise<void> {
-    await this.registry.resync();
-    // Ends whose events were lost while disconnected: tell who waits on them.
+    const channels = await this.registry.resync();
+    // Ends and answers whose events were lost while disconnected: tell who waits on them.
     const present = new Set((await this.registry.store.listChannels()).map((c) => c.id));
     this.watch.endMissing(present);
-    this.dialer.reconcile(present);
+    this.dialer.reconcile(channels);
   }
 
   private async onEvent(event: AriEvent): Promise<void> {

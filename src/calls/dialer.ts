@@ -218,12 +218,20 @@ export class Dialer {
   }
 
   /**
-   * After a resync: legs no longer in Asterisk ended while the events socket
-   * was down; their ChannelDestroyed was lost.
+   * After a resync, with Asterisk's channels: what happened to our legs while
+   * the events socket was down, their events lost. A leg no longer there
+   * ended (ChannelDestroyed lost); a leg up and in Stasis answered
+   * (StasisStart lost: Asterisk still sent it to a connection it did not
+   * know was dead).
    */
-  reconcile(present: ReadonlySet<string>): void {
+  reconcile(channels: readonly Channel[]): void {
+    const present = new Map(channels.map((c) => [c.id, c]));
     for (const [id, entry] of [...this.pending]) {
-      if (entry.placed && !present.has(id)) {
+      const channel = present.get(id);
+      if (channel?.state === 'Up' && channel.dialplan?.app_name === 'Stasis') {
+        this.log.info({ legChannelId: id }, 'the leg answered while the events connection was down');
+        entry.settle({ answered: true, channel });
+      } else if (entry.placed && !channel) {
         entry.settle({ answered: false, failure: 'error', cause: undefined, detail: 'the leg ended while the events connection was down' });
       }
     }
