@@ -1,0 +1,264 @@
+// Operating the service on a real Asterisk: the process stopped by SIGTERM
+// while a transfer target rings, the ARI connection lost while it rings, and
+// Asterisk restarted under the running service. 1001 (alice) calls 1002
+// (bob), who REFERs her to 1003 (carol).
+import { afterEach, expect, it } from 'vitest';
+import { pingAri, type AsteriskTarget } from './asterisk-target.js';
+import { asteriskCli, scenarios, until, type ScenarioContext } from './harness.js';
+import { exitOf } from './phones.js';
+import { ServiceProcess } from './service-process.js';
+import { RtpListener, type Heard } from './rtp-listener.js';
+import { received, receivedSipfrags } from './sipp-messages.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+const listening = () => new Promise((r) => setTimeout(r, 300));
+
+/**
+ * alice calls bob, who REFERs her to carol (1003), who plays `carolScenario`.
+ * With `aliceEar`, alice's RTP goes to the test.
+ */
+async function blindTransferToCarol(ctx: ScenarioContext, carolScenario: string, carolKeys?: Record<string, string>, aliceEar?: RtpListener) {
+  const carol = ctx.phone({ scenario: carolScenario, phone: '1003', keys: carolKeys });
+  const bob = ctx.phone({
+    scenario: 'uas_blind_referer.xml',
+    phone: '1002',
+    keys: { refer_to: '1003', refer_params: '', refer_extra_header: 'X-Scenario: operations' },
+  });
+  await listening();
+  const alice = aliceEar
+    ? ctx.phone({ scenario: 'uac_call_rtp.xml', phone: '1001', call: '1002', keys: { rtp_port: String(aliceEar.port) } })
+    : ctx.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
+  return { alice, bob, carol };
+}
+
+/** The environment production would give the service, talking to ARI at `ariUrl`. */
+function serviceEnv(t: AsteriskTarget, ariUrl: string, extra: Record<string, string>): Record<string, string> {
+  return { ARI_URL: ariUrl, ARI_USERNAME: t.username, ARI_PASSWORD: t.password, ARI_APP: t.app, ROUTING: 'dial', ...extra };
+}
+
+async function exitWithin(service: ServiceProcess, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'still running'>((r) => (timer = setTimeout(() => r('still running'), ms)));
+  try {
+    return await Promise.race([service.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Carol rings 4 s before she answers: the time the tests take to act while she rings. */
+const CAROL_ANSWERS_LATE = { ring_ms: '4000' };
+
+/** What alice hears in a window of RTP: the ringback's tones, or silence (bob's SIPp phone sends no audio). */
+const tones = (heard: Heard) => (heard.sound > 0 ? 'ringback' : 'silence');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const count = (messages: string[], msg: string) => messages.filter((m) => m === msg).length;
+
+scenarios(
+  'the service as a process on a real Asterisk',
+  {},
+  (ctx) => {
+    const { ari } = ctx;
+    let service: ServiceProcess | undefined;
+    let proxy: TcpProxy | undefined;
+    let ear: RtpListener | undefined;
+    const explain = () => `${ctx.explain()}\n${service?.tail() ?? ''}`;
+
+    /** Starts the service and waits until GET /readyz says ready. */
+    async function startService(ariUrl: string, extra: Record<string, string>): Promise<ServiceProcess> {
+      const s = (service = ServiceProcess.start(serviceEnv(ctx.t, ariUrl, extra)));
+      await until('the service to be ready', () => s.ready(), 20_000, explain);
+      return s;
+    }
+
+    /** Carol's channel is ringing and bob has heard 100 Trying: the transfer is in flight. */
+    async function carolRings(bob: ReturnType<typeof ctx.phone>) {
+      await until(
+        'carol to ring, with bob told 100',
+        async () => (await ari.channelsOf('1003'))[0]?.state === 'Ringing' && receivedSipfrags(bob.messages()).length === 1,
+        15_000,
+        explain,
+      );
+    }
+
+    /**
+     * The service has its answers to the transfer's originate and ringback
+     * (the routed call made one of each before): cutting the connection now
+     * loses events only, no REST answer still on its way.
+     */
+    async function nothingAsked(s: ServiceProcess) {
+      await until(
+        'the answers to the originate and the ringback',
+        async () => (await s.ariRequests('channels.originate')) >= 2 && (await s.ariRequests('channels.ring')) >= 2,
+        10_000,
+        explain,
+      );
+    }
+
+    // Registered after the harness's own: runs before it (hooks unwind), so
+    // no service of ours is left running, passed or failed.
+    afterEach(async () => {
+      await service?.kill();
+      await proxy?.close();
+      await ear?.close();
+      service = undefined;
+      proxy = undefined;
+      ear = undefined;
+    });
+
+    it('SIGTERM while carol rings: after SHUTDOWN_GRACE_MS carol gets CANCEL, bob hears 100 then 503, alice stops hearing ringback and is back with bob, the process exits 0', async () => {
+      // 6 s: one whole cadence of the ringback (2 s of tone, 4 s of silence)
+      // fits in it. TRANSFER_TIMEOUT far away: only the shutdown ends this transfer.
+      const graceMs = 6000;
+      const s = await startService(ctx.t.ariUrl, { SHUTDOWN_GRACE_MS: String(graceMs), TRANSFER_TIMEOUT: '60' });
+      const aliceEar = (ear = await RtpListener.open());
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_ring_forever.xml', undefined, aliceEar);
+      await carolRings(bob);
+
+      const signalled = Date.now();
+      s.signal('SIGTERM');
+      await until('carol to stop ringing', async () => (await ari.channelsOf('1003')).length === 0, 20_000, explain);
+      // Transfers in flight get the grace period; only then is the leg given up.
+      expect(Date.now() - signalled).toBeGreaterThanOrEqual(graceMs);
+      expect(await exitOf(carol, 10_000)).toBe(0);
+      expect(received(carol.messages(), 'CANCEL')).toHaveLength(1);
+      await until('bob to hear the final NOTIFY', () => receivedSipfrags(bob.messages()).length === 2, 10_000, explain);
+      const givenUp = Date.now();
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 503]);
+      expect(await exitWithin(s, 15_000)).toEqual({ code: 0, signal: null });
+      expect(s.messages()).toContain('shutdown grace over: giving up unfinished transfers');
+      // The service is gone; the call it gave back is still up.
+      expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+      await sleep(6500); // a whole cadence again
+      expect({ whileCarolRings: tones(aliceEar.heard(signalled, signalled + graceMs)), afterwards: tones(aliceEar.heard(givenUp + 500)) }).toEqual({
+        whileCarolRings: 'ringback',
+        afterwards: 'silence',
+      });
+
+      // Nobody ends a two-party call now: the phones hang up, the bridge is deleted.
+      await ctx.hangUp('1001');
+      await ctx.hangUp('1002');
+      for (const b of await ari.bridges()) await ari.call('DELETE', `/bridges/${encodeURIComponent(b.id)}`);
+      expect(await exitOf(alice, 10_000)).toBe(0);
+      expect(await exitOf(bob, 10_000)).toBe(0);
+      await ctx.expectNothingLeft();
+    });
+
+    it('ARI connections reset while carol rings, the service back before she answers: bob hears 100 then 200, alice talks to carol', async () => {
+      proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) });
+      const s = await startService(proxy.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: '20' });
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
+      await carolRings(bob);
+      await nothingAsked(s);
+
+      // Both ends see the reset: Asterisk deactivates the application too.
+      proxy.cut('both');
+      await until('the service to reconnect and resync', () => count(s.messages(), 'registry resynced from ARI') >= 2, 10_000, explain);
+      await until('the service to be ready', () => s.ready(), 10_000, explain);
+      // This scenario's order of events (carol answers 4 s after her INVITE,
+      // CAROL_ANSWERS_LATE): had she answered while the application was away,
+      // Stasis() would have failed and Asterisk would have hung her up.
+      expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Ringing']);
+      expect(count(s.messages(), 'ARI events disconnected; events until reconnection are lost')).toBe(1);
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, explain);
+      expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+      expect(await ari.channelsOf('1002')).toEqual([]);
+
+      await ctx.hangUp('1001');
+      expect(await exitOf(alice, 10_000)).toBe(0);
+      expect(await exitOf(carol, 10_000)).toBe(0);
+      expect(received(carol.messages(), 'BYE')).toHaveLength(1);
+      await ctx.expectNothingLeft();
+    });
+
+    it('ARI connections reset while carol rings, she answers before the service is back: Asterisk hangs her up itself, bob hears 100 then 503 once the service is back, alice is back with bob', async () => {
+      proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) });
+      // TRANSFER_TIMEOUT past the test's waits: the 503 must come from the resync, not a timeout.
+      const s = await startService(proxy.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: '25' });
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
+      await carolRings(bob);
+      await nothingAsked(s);
+
+      // No reconnection until carol has answered: the application is inactive
+      // then, so her leg's Stasis() fails and Asterisk hangs it up.
+      proxy.refuse(true);
+      proxy.cut('both');
+      await until('the service to see the drop', () => count(s.messages(), 'ARI events disconnected; events until reconnection are lost') === 1, 10_000, explain);
+      expect(await exitOf(carol, 15_000)).toBe(0);
+      expect(received(carol.messages(), 'BYE')).toHaveLength(1);
+      expect(await ari.channelsOf('1003')).toEqual([]);
+      proxy.refuse(false);
+      await until('the service to reconnect and resync', () => count(s.messages(), 'registry resynced from ARI') >= 2, 10_000, explain);
+
+      await until('bob to hear the final NOTIFY', () => receivedSipfrags(bob.messages()).length === 2, 10_000, explain);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 503]);
+      expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+
+      await ctx.hangUp('1001');
+      expect(await exitOf(alice, 10_000)).toBe(0);
+      expect(await exitOf(bob, 10_000)).toBe(0);
+      await ctx.expectNothingLeft();
+    });
+
+    it('ARI connection lost without Asterisk noticing, carol answers before the service is back: the resync finds her answered, bob hears 100 then 200, alice talks to carol', async () => {
+      proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) });
+      // TRANSFER_TIMEOUT past the test's waits: the transfer must not end by timing out.
+      const s = await startService(proxy.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: '25' });
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
+      await carolRings(bob);
+      await nothingAsked(s);
+
+      // The service's end is cut; Asterisk's stays open and its events, carol's
+      // answer among them, fall into the void. No reconnection until she answered.
+      proxy.refuse(true);
+      proxy.cut('client-side');
+      await until('the service to see the drop', () => count(s.messages(), 'ARI events disconnected; events until reconnection are lost') === 1, 10_000, explain);
+      await until('carol to answer', async () => (await ari.channelsOf('1003'))[0]?.state === 'Up', 10_000, explain);
+      proxy.refuse(false);
+      await until('the service to reconnect and resync', () => count(s.messages(), 'registry resynced from ARI') >= 2, 10_000, explain);
+
+      expect(await exitOf(bob, 15_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, explain);
+      expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+      expect(await ari.channelsOf('1002')).toEqual([]);
+
+      await ctx.hangUp('1001');
+      expect(await exitOf(alice, 10_000)).toBe(0);
+      expect(await exitOf(carol, 10_000)).toBe(0);
+      expect(received(carol.messages(), 'BYE')).toHaveLength(1);
+      await ctx.expectNothingLeft();
+    });
+  },
+  { service: false },
+);
+
+// Last in this file: it restarts the Asterisk the whole run shares, and
+// leaves it up, clean and with the service reconnected.
+scenarios('Asterisk restarted under the running service', { TRANSFER_TIMEOUT: '10' }, (ctx) => {
+  const { ari } = ctx;
+
+  it('after "core restart now" the service reconnects by itself, and the next blind transfer works: bob hears 100 then 200, alice talks to carol', async () => {
+    const service = ctx.service();
+    asteriskCli(ctx.t, 'core restart now');
+    await until('the service to see Asterisk go', () => ctx.logs.messages().includes('ARI events disconnected; events until reconnection are lost'), 15_000);
+    await until('ARI to answer again', async () => (await pingAri(ctx.t)) === undefined, 60_000);
+    await until('the service to reconnect and resync', () => service.ready, 30_000);
+
+    const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer.xml');
+    expect(await exitOf(bob, 30_000)).toBe(0);
+    expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+    await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, ctx.explain);
+    expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+    expect(await ari.channelsOf('1002')).toEqual([]);
+
+    await ctx.hangUp('1001');
+    expect(await exitOf(alice, 10_000)).toBe(0);
+    expect(await exitOf(carol, 10_000)).toBe(0);
+    await ctx.expectNothingLeft();
+  });
+});
