@@ -43,12 +43,13 @@ export function findAsterisk(env: NodeJS.ProcessEnv = process.env): AsteriskInst
   return 'no local Asterisk (ASTERISK_PREFIX is not set and no asterisk is on the PATH)';
 }
 
-// Ports are picked at random from ranges outside the kernel's ephemeral
-// range (32768-60999), which any process may take between our check and
-// the moment a phone binds: SIP, HTTP and the phones in 6000-9999, RTP in
-// 20000-31999.
-const SIGNALLING_PORTS = { from: 6000, to: 9999 };
-const RTP_PORTS = { from: 20_000, to: 31_999 };
+// Ports are picked at random from ranges that nothing else takes between
+// our check and the moment a phone binds: outside the kernel's ephemeral
+// range (32768-60999), SIPp's own media and control ports (6000+, 8888+)
+// and a production Asterisk's RTP range (10000-20000): SIP, HTTP and the
+// phones in 21000-24999, RTP in 25000-31999.
+const SIGNALLING_PORTS = { from: 21_000, to: 24_999 };
+const RTP_PORTS = { from: 25_000, to: 31_999 };
 
 async function isFree(port: number, proto: 'udp' | 'tcp'): Promise<boolean> {
   if (proto === 'tcp') {
