@@ -35,7 +35,7 @@ export class ScenarioContext {
   }
 
   phone(spec: PhoneSpec): Phone {
-    const p = Phone.start(spec, this.name, this.outDir, this.log);
+    const p = Phone.start(spec, this.name, this.outDir, this.asterisk.base, this.log);
     this.phones.push(p);
     return p;
   }

@@ -3,8 +3,7 @@
 // Scenario files come from test/recorder/sipp/ or test/integration/sipp/.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScenarioLog } from './ari-log.js';
@@ -42,14 +41,18 @@ export class Phone {
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   }
 
-  /** `outDir/<scenario>.<label>.sipp-messages.txt` gets sipp's message trace. */
-  static start(spec: PhoneSpec, scenarioName: string, outDir: string, log: ScenarioLog): Phone {
+  /**
+   * `outDir/<scenario>.<label>.sipp-messages.txt` gets sipp's message trace; filled-in
+   * templates are written under `workDir/sipp/`.
+   */
+  static start(spec: PhoneSpec, scenarioName: string, outDir: string, workDir: string, log: ScenarioLog): Phone {
     let file = [join(OWN, spec.scenario), join(INTEGRATION, spec.scenario)].find((f) => existsSync(f));
     if (!file) throw new Error(`recorder: no sipp scenario ${spec.scenario}`);
     if (spec.template) {
       let text = readFileSync(file, 'utf8');
       for (const [k, v] of Object.entries(spec.template)) text = text.split(`{{${k}}}`).join(v);
-      file = join(mkdtempSync(join(tmpdir(), 'ari-recorder-sipp-')), spec.scenario);
+      mkdirSync(join(workDir, 'sipp'), { recursive: true });
+      file = join(workDir, 'sipp', spec.scenario);
       writeFileSync(file, text);
     }
     const messageFile = join(outDir, `${scenarioName}.${spec.label}.sipp-messages.txt`);
