@@ -30,7 +30,15 @@ import type {
 import { AriError, asteriskTimestamp, pollUntil, Scheduler } from './util.js';
 
 export class AriEmulator {
+  /**
+   * Defaults for every emulator started afterwards, under the options given to start():
+   * the e2e suites set `orderSeed` here (test/emulator/order-mode.setup.ts).
+   */
+  static defaults: AriEmulatorOptions = {};
+
   readonly app: string;
+  /** The seed of the REST response / event order, when that mode is on. */
+  readonly orderSeed: number | undefined;
   private readonly scheduler = new Scheduler();
   private readonly hub: EventHub;
   private readonly state: AriState;
@@ -40,7 +48,9 @@ export class AriEmulator {
   private readonly server: AriHttpServer;
   private readonly pastDialogs = new Map<string, SipDialog>();
 
-  private constructor(options: AriEmulatorOptions) {
+  private constructor(given: AriEmulatorOptions) {
+    const options = { ...AriEmulator.defaults, ...given };
+    this.orderSeed = options.orderSeed ?? undefined;
     this.app = options.app ?? 'ari-transfer';
     const asteriskId = options.asteriskId ?? '02:fc:00:00:00:01';
     const systemName = options.systemName ?? 'emu';
@@ -74,6 +84,7 @@ export class AriEmulator {
       password: options.password ?? 'secret',
       router: this.router,
       hub: this.hub,
+      ...(this.orderSeed !== undefined ? { orderSeed: this.orderSeed } : {}),
     });
   }
 

@@ -22,10 +22,20 @@ export interface EventScope {
   app?: string;
 }
 
+/** Frames of one event, addressed when it was emitted, waiting for the holds it was emitted under. */
+interface QueuedDelivery {
+  sends: [EventSocket, Record<string, unknown>][];
+  blockers: Set<number>;
+}
+
 export class EventHub {
   /** Every event emitted, whether or not a socket was there to receive it. */
   readonly log: EmittedEvent[] = [];
   private readonly sockets = new Set<EventSocket>();
+  /** Delivery holds (see holdDelivery) and the events waiting behind them, in order. */
+  private readonly holds = new Set<number>();
+  private readonly queue: QueuedDelivery[] = [];
+  private holdSeq = 0;
   private readonly channelSubs = new Map<string, Set<string>>();
   private readonly bridgeSubs = new Map<string, Set<string>>();
 
@@ -100,18 +110,46 @@ export class EventHub {
 
   // ---- emission ------------------------------------------------------------
 
-  /** Completes `body` with asterisk_id and application, logs it and sends it to every interested socket. */
+  /**
+   * Completes `body` with asterisk_id and application, logs it and sends it to every
+   * interested socket (decided now, sent now or, while a delivery hold is on, later in order).
+   */
   emit(body: Record<string, unknown> & { type: string; timestamp: string }, scope: EventScope = {}): EmittedEvent {
     const event = { ...body, asterisk_id: this.asteriskId, application: scope.app ?? this.defaultApp } as EmittedEvent;
     this.log.push(event);
+    const sends: [EventSocket, Record<string, unknown>][] = [];
     for (const socket of this.sockets) {
       for (const app of socket.apps) {
-        if (socket.subscribeAll || this.isSubscribed(app, scope)) {
-          this.sendRaw(socket, { ...event, application: app });
-        }
+        if (socket.subscribeAll || this.isSubscribed(app, scope)) sends.push([socket, { ...event, application: app }]);
       }
     }
+    this.queue.push({ sends, blockers: new Set(this.holds) });
+    this.flush();
     return event;
+  }
+
+  /**
+   * Holds back the delivery of every event emitted from now until the returned release
+   * is called (a REST response that must reach the client before the events it caused).
+   * Order on each socket is kept: later events also wait behind held ones.
+   */
+  holdDelivery(): () => void {
+    const id = ++this.holdSeq;
+    this.holds.add(id);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds.delete(id);
+      for (const q of this.queue) q.blockers.delete(id);
+      this.flush();
+    };
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.queue[0]!.blockers.size === 0) {
+      for (const [socket, frame] of this.queue.shift()!.sends) this.sendRaw(socket, frame);
+    }
   }
 
   private isSubscribed(app: string, scope: EventScope): boolean {

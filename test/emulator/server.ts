@@ -15,6 +15,8 @@ export interface ServerOptions {
   password: string;
   router: RestRouter;
   hub: EventHub;
+  /** Seeds the per-request choice of events first or response first (AriEmulatorOptions.orderSeed). */
+  orderSeed?: number;
 }
 
 const AUTH_REALM = 'Asterisk REST Interface';
@@ -27,6 +29,8 @@ export class AriHttpServer {
   private readonly delays: (DelayInjection & { remaining: number })[] = [];
   private readonly hooks: (RequestHook & { remaining: number })[] = [];
   private random: (RandomFailure & { next: () => number }) | undefined;
+  /** Per-request order of response and events; undefined: events first, always. */
+  private readonly order: (() => number) | undefined;
   /** Timers of late answers, cancelled when the server closes. */
   private readonly lateTimers = new Set<NodeJS.Timeout>();
   /** Per channel id: the last command queued behind a late one (see delayNext). */
@@ -35,6 +39,7 @@ export class AriHttpServer {
   private port = 0;
 
   constructor(private readonly opts: ServerOptions) {
+    this.order = opts.orderSeed === undefined ? undefined : seededRandom(opts.orderSeed);
     this.http = createServer((req, res) => {
       void this.onRequest(req, res);
     });
@@ -126,8 +131,15 @@ export class AriHttpServer {
     const query: Record<string, string> = {};
     for (const [k, v] of url.searchParams) query[k] = v;
     const { api_key: _apiKey, ...loggedQuery } = query;
-    const record = (status: number, injected?: RequestRecord['injected']): void => {
-      this.requests.push({ method, path: safeDecodePath(path), query: loggedQuery, status, ...(injected ? { injected } : {}) });
+    const record = (status: number, injected?: RequestRecord['injected'], order?: RequestRecord['order']): void => {
+      this.requests.push({
+        method,
+        path: safeDecodePath(path),
+        query: loggedQuery,
+        status,
+        ...(injected ? { injected } : {}),
+        ...(order ? { order } : {}),
+      });
     };
 
     let body: Record<string, unknown> | undefined;
@@ -175,28 +187,64 @@ export class AriHttpServer {
     const restReq: RestRequest = { method, path, query: loggedQuery, body };
     const delay = this.take(this.delays, method, path, loggedQuery);
     const effectLate = delay !== undefined && (delay.effect ?? 'on-response') === 'on-response';
+    // The events of an 'on-arrival' delay go out at once, only the answer is late.
+    const orderFree = delay?.effect !== 'on-arrival';
+    let release: (() => void) | undefined;
+    const carryOut = (): RestResponse => {
+      runHook();
+      release = orderFree ? this.holdIfResponseFirst() : undefined;
+      return this.handle(restReq);
+    };
     // A channel's commands run one at a time, in order (res_stasis control queue): while a
     // late request on a channel is not carried out yet, later commands on it wait behind it.
     const channels = commandChannels(method, path, loggedQuery);
     const ahead = channels.flatMap((id) => this.channelQueues.get(id) ?? []);
     let out: RestResponse;
     if (!effectLate && ahead.length === 0) {
-      runHook();
-      out = this.handle(restReq);
+      out = carryOut();
     } else {
-      let release!: () => void;
-      const mine = new Promise<void>((r) => (release = r));
+      let done!: () => void;
+      const mine = new Promise<void>((r) => (done = r));
       for (const id of channels) this.channelQueues.set(id, mine);
       await Promise.all(ahead);
       if (effectLate && !(await this.late(delay.delayMs))) return;
-      runHook();
-      out = this.handle(restReq);
-      release();
+      out = carryOut();
+      done();
       for (const id of channels) if (this.channelQueues.get(id) === mine) this.channelQueues.delete(id);
     }
     if (delay?.effect === 'on-arrival' && !(await this.late(delay.delayMs))) return;
-    record(out.status, delay ? 'delay' : undefined);
+    record(out.status, delay ? 'delay' : undefined, release ? 'response-first' : undefined);
     send(res, out);
+    if (release) this.releaseAfterResponse(res, release);
+  }
+
+  /**
+   * With an order seed, half the requests (seeded) get their response out before the events
+   * they cause: delivery is held from now until shortly after the response was written.
+   */
+  private holdIfResponseFirst(): (() => void) | undefined {
+    if (!this.order || this.order() < 0.5) return undefined;
+    return this.opts.hub.holdDelivery();
+  }
+
+  /** Lets held events go 1-3 ms (seeded) after the response has been handed to the socket. */
+  private releaseAfterResponse(res: ServerResponse, release: () => void): void {
+    const ms = 1 + Math.floor((this.order?.() ?? 0) * 3);
+    let started = false;
+    const go = (): void => {
+      if (started) return;
+      started = true;
+      const t = setTimeout(() => {
+        this.lateTimers.delete(t);
+        release();
+      }, ms);
+      this.lateTimers.add(t);
+    };
+    if (res.writableFinished) go();
+    else {
+      res.once('finish', go);
+      res.once('close', go);
+    }
   }
 
   private handle(req: RestRequest): RestResponse {

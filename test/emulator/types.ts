@@ -26,6 +26,13 @@ export interface AriEmulatorOptions {
   channelvars?: string[];
   /** TCP port, default 0 (random). */
   port?: number;
+  /**
+   * Order of a REST response and the events the request causes. Absent or null: the
+   * events are sent first, then the response (deterministic). A number: a PRNG seeded
+   * with it picks, per REST request, events first or response first (the events then
+   * follow the response by 1-3 ms), as a real Asterisk delivers them in either order.
+   */
+  orderSeed?: number | null;
 }
 
 /** What an originated call to a PJSIP endpoint does (the far-end phone's behaviour). */
@@ -153,6 +160,8 @@ export interface RequestRecord {
   status: number;
   /** Only on requests a fault injection touched: failed on purpose, or answered late. */
   injected?: 'failure' | 'delay';
+  /** Only with `orderSeed`: the response went out before the events the request caused. */
+  order?: 'response-first';
 }
 
 /** An event as sent on the WebSocket (the fields the emulator's events can carry, plus any other). */

@@ -1,0 +1,21 @@
+// Vitest setup file: the end-to-end suites (test/e2e) run the emulator in its seeded
+// order mode, where each REST request's response and the events it causes arrive in
+// either order, as with a real Asterisk. One seed per test file, printed; set
+// ARI_EMU_ORDER_SEED=<n> to replay it (or `off` for the old events-first order).
+import { basename } from 'node:path';
+import { expect } from 'vitest';
+import { AriEmulator } from './emulator.js';
+
+const testPath = expect.getState().testPath ?? '';
+
+if (/[\\/]test[\\/]e2e[\\/]/.test(testPath)) {
+  const env = process.env.ARI_EMU_ORDER_SEED?.trim();
+  if (env === 'off') {
+    AriEmulator.defaults = { ...AriEmulator.defaults, orderSeed: null };
+  } else {
+    const seed = env ? Number(env) : Math.floor(Math.random() * 2 ** 31);
+    if (!Number.isSafeInteger(seed)) throw new Error(`ARI_EMU_ORDER_SEED must be an integer or "off", got "${env}"`);
+    AriEmulator.defaults = { ...AriEmulator.defaults, orderSeed: seed };
+    console.log(`[ari-emulator] ${basename(testPath)}: REST response/event order seed ${seed} (ARI_EMU_ORDER_SEED=${seed} replays it)`);
+  }
+}
