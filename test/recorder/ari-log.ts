@@ -102,6 +102,8 @@ export class EventSocket {
     readonly label: string,
     log: ScenarioLog,
   ) {
+    // A socket that receives nothing still gets its (empty) file.
+    if (label !== 'main' && !log.otherEvents.has(label)) log.otherEvents.set(label, []);
     ws.on('message', (data) => {
       const text = String(data);
       const e = JSON.parse(text) as AriEvent;

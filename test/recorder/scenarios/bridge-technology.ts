@@ -23,9 +23,10 @@ export const bridgeTechnology: Scenario = {
       ctx.phone({ label: `100${n}`, scenario: 'uas_answer.xml', phone: `100${n}`, port: PORTS.phone(n) });
     }
     await ctx.sleep(300);
-    const [a, b, c, d] = await Promise.all(
-      [1, 2, 3, 4].map((n) => ctx.originateAnswered(`rec-${n}`, `PJSIP/100${n}`, { appArgs: 'member' })),
-    );
+    // One after the other, so that the events come in one order (a replay can follow it).
+    const members: string[] = [];
+    for (const n of [1, 2, 3, 4]) members.push(await ctx.originateAnswered(`rec-${n}`, `PJSIP/100${n}`, { appArgs: 'member' }));
+    const [a, b, c, d] = members;
     const add = (bridge: string, ch: string) => ctx.ari.call('POST', `/bridges/${bridge}/addChannel`, { channel: ch });
     const remove = (bridge: string, ch: string) => ctx.ari.call('POST', `/bridges/${bridge}/removeChannel`, { channel: ch });
 
