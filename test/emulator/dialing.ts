@@ -48,8 +48,9 @@ export class Dialer {
   // ---- inbound -------------------------------------------------------------
 
   /**
-   * A phone's INVITE to `exten`. Dialplan as in the traces' harness:
-   * `exten => _X.,1,NoOp(...)`, `same => n,Stasis(<app>[,args])`.
+   * A phone's INVITE to `exten`. Dialplan as in the traces' harness
+   * (`exten => _X.,1,NoOp(...)`, `same => n,Stasis(<app>[,args])`) or as in asterisk-config
+   * (`exten => _[0-9+*#]!,1,Stasis(${ARI_APP})`), per the `inboundDialplan` option.
    * Events: ChannelCreated (Ring, protocol_id "" — the Call-ID is only set afterwards),
    * then StasisStart (Ring, protocol_id set). attended.events.jsonl lines 1-6.
    */
@@ -66,17 +67,23 @@ export class Dialer {
       hasPbx: true,
       app,
       state: 'Ring',
-      caller: { name: opts.callerName ?? capitalize(opts.endpoint), number: opts.endpoint },
+      caller: s.cfg.callerIds[opts.endpoint]
+        ? { ...s.cfg.callerIds[opts.endpoint]!, ...(opts.callerName !== undefined ? { name: opts.callerName } : {}) }
+        : { name: opts.callerName ?? capitalize(opts.endpoint), number: opts.endpoint },
       dialplan: { context: s.cfg.context, exten: opts.exten, priority: 1, app_name: '', app_data: '' },
       dialog,
     });
     s.emitChannelCreated(ch);
     ch.protocolId = dialog.callId;
     s.noiseVarset(ch, 'SIPDOMAIN', '127.0.0.1');
-    ch.dialplan = { ...ch.dialplan, app_name: 'NoOp', app_data: `From ${opts.endpoint} to ${opts.exten}` };
-    s.noiseDialplan(ch, 'NoOp', ch.dialplan.app_data);
     const args = opts.args ?? [];
-    ch.dialplan = { ...ch.dialplan, priority: 2, app_name: 'Stasis', app_data: [app, ...args].join(',') };
+    let priority = 1;
+    if (s.cfg.inboundDialplan === 'trace-harness') {
+      ch.dialplan = { ...ch.dialplan, app_name: 'NoOp', app_data: `From ${opts.endpoint} to ${opts.exten}` };
+      s.noiseDialplan(ch, 'NoOp', ch.dialplan.app_data);
+      priority = 2;
+    }
+    ch.dialplan = { ...ch.dialplan, priority, app_name: 'Stasis', app_data: [app, ...args].join(',') };
     s.noiseDialplan(ch, 'Stasis', ch.dialplan.app_data);
     if (!s.enterStasis(ch, args)) {
       // Decided (no trace): Stasis() fails for an app without a WebSocket and the
@@ -155,6 +162,8 @@ export class Dialer {
       app: p.app ?? s.cfg.app,
       args,
       dialog,
+      dialstring: resource,
+      ...(s.cfg.callerIds[endpoint] ? { caller: { ...s.cfg.callerIds[endpoint]! } } : {}),
     });
     for (const [k, v] of Object.entries(p.variables ?? {})) ch.variables.set(k, v);
     s.emitChannelCreated(ch);
@@ -277,13 +286,13 @@ export class Dialer {
         this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.answerOriginated(ch, args, dialstring));
         break;
       case 'busy':
-        this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.farEndFails(ch, 17));
+        this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.farEndFails(ch, 17, 486));
         break;
       case 'reject':
-        this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.farEndFails(ch, 21));
+        this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.farEndFails(ch, 21, 603));
         break;
       case 'congestion':
-        this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.farEndFails(ch, 34));
+        this.schedule(ch, Math.max(2, behaviour.afterMs ?? 5), () => this.farEndFails(ch, 34, 503));
         break;
       case 'unreachable':
         // Only reached for Local channels (PJSIP fails at originate): the Dial() in the
@@ -298,9 +307,9 @@ export class Dialer {
     if (t > 0) {
       this.schedule(ch, t * 1000, () => {
         if (ch.state === 'Up' || ch.hangingUp) return;
-        // Decided (no trace): ast_dial hangs the unanswered channel up directly, so there
-        // is no ChannelHangupRequest, only ChannelDestroyed with cause 19.
-        s.hangup(ch, { by: 'asterisk', request: null, cause: 19 });
+        // dial-timeout trace: ast_dial hangs the unanswered channel up directly (CANCEL to the
+        // phone): no ChannelHangupRequest, no final Dial event, ChannelDestroyed 19 / 480.
+        s.hangup(ch, { by: 'asterisk', request: null, cause: 19, techCause: 480 });
       });
     }
   }
@@ -321,11 +330,11 @@ export class Dialer {
   }
 
   /**
-   * The far end answers a final error response. chan_pjsip queues the hangup with the
-   * mapped cause (ast_queue_hangup_with_cause): ChannelHangupRequest {cause}, ChannelDestroyed.
-   * Decided: the final Dial event with the dial status is not emitted.
+   * The far end answers a final error response `sipStatus`. chan_pjsip queues the hangup with
+   * the mapped cause: ChannelHangupRequest {cause, tech_cause}, the final Dial event (BUSY,
+   * NOANSWER, CONGESTION), ChannelDestroyed {cause, cause_txt, tech_cause} (dial-* traces).
    */
-  farEndFails(ch: ChannelRecord, cause: number): void {
+  farEndFails(ch: ChannelRecord, cause: number, sipStatus?: number): void {
     const s = this.state;
     if (ch.hangingUp || !s.channels.has(ch.id)) return;
     const two = ch.tech === 'Local' && ch.localPeerId ? s.channels.get(ch.localPeerId) : undefined;
@@ -335,7 +344,14 @@ export class Dialer {
       s.hangup(two, { by: 'phone', request: null, cause });
       return;
     }
-    s.hangup(ch, { by: 'phone', request: { cause }, cause });
+    const tech = sipStatus !== undefined ? { tech_cause: sipStatus } : {};
+    s.hangup(ch, {
+      by: 'phone',
+      request: { cause, ...tech },
+      cause,
+      ...(sipStatus !== undefined ? { techCause: sipStatus } : {}),
+      beforeDestroy: () => s.noiseDial(ch, ch.dialstring ?? ch.endpoint, dialStatusFor(cause)),
+    });
   }
 
   /** Answer a still ringing originated channel now (test-driven far end). */
@@ -347,12 +363,23 @@ export class Dialer {
       const two = this.state.channels.get(ch.localPeerId);
       if (two) this.state.setState(two, 'Up');
     }
-    this.answerOriginated(ch, ch.args, ch.endpoint);
+    this.answerOriginated(ch, ch.args, ch.dialstring ?? ch.endpoint);
   }
 
   private schedule(ch: ChannelRecord, ms: number, fn: () => void): void {
     ch.dialTimers.push(this.state.scheduler.after(ms, fn));
   }
+}
+
+/**
+ * The final Dial event's dialstatus when the far end refuses (dial-busy, dial-rejected,
+ * dial-congestion traces): 486 → BUSY, 503 → CONGESTION (chan_pjsip queues the control
+ * frame), anything else (e.g. 603, cause 21) only hangs the channel up → NOANSWER.
+ */
+function dialStatusFor(cause: number): string {
+  if (cause === 17) return 'BUSY';
+  if (cause === 34) return 'CONGESTION';
+  return 'NOANSWER';
 }
 
 /** `carol` → carol, `1002@trunk` → trunk, `carol/sip:carol@host` → carol. */

@@ -27,7 +27,7 @@ import type {
   RequestRecord,
   SipDialog,
 } from './types.js';
-import { AriError, asteriskTimestamp, pollUntil, Scheduler } from './util.js';
+import { AriError, asteriskTimestamp, parseCallerId, pollUntil, Scheduler } from './util.js';
 
 export class AriEmulator {
   /**
@@ -60,6 +60,8 @@ export class AriEmulator {
         app: this.app,
         systemName,
         context: options.context ?? 'from-phones',
+        inboundDialplan: options.inboundDialplan ?? 'trace-harness',
+        callerIds: Object.fromEntries(Object.entries(options.callerIds ?? {}).map(([k, v]) => [k, parseCallerId(v)])),
         noise: options.noiseEvents ?? true,
         channelvars: options.channelvars ?? [],
       },
@@ -132,7 +134,7 @@ export class AriEmulator {
   phoneHangsUp(channelId: string): void {
     const ch = this.liveChannel(channelId);
     if (ch.direction === 'outbound' && ch.state !== 'Up') {
-      this.dialer.farEndFails(ch, 21);
+      this.dialer.farEndFails(ch, 21, 603);
       return;
     }
     this.state.hangup(ch, { by: 'phone', request: {}, cause: 16 });
@@ -143,12 +145,16 @@ export class AriEmulator {
     this.dialer.phoneAnswers(this.liveChannel(channelId));
   }
 
-  /** The phone puts the call on hold (re-INVITE sendonly): ChannelHold. Asterisk starts no music by itself. */
+  /**
+   * The phone puts the call on hold (re-INVITE sendonly): ChannelHold (musicclass: the
+   * endpoint's moh_suggest, `default`), and Asterisk itself plays music on hold to the other
+   * PJSIP channels of its bridge (hold trace).
+   */
   phoneHolds(channelId: string): void {
     this.state.hold(this.liveChannel(channelId), true);
   }
 
-  /** The phone resumes the call: ChannelUnhold. */
+  /** The phone resumes the call: ChannelUnhold; Asterisk stops the music on the bridged peers. */
   phoneUnholds(channelId: string): void {
     this.state.hold(this.liveChannel(channelId), false);
   }
@@ -376,8 +382,10 @@ function channelView(ch: ChannelRecord): EmulatedChannel {
     ...(ch.bridgeId ? { bridgeId: ch.bridgeId } : {}),
     mohPlaying: ch.mohPlaying,
     ...(ch.mohClass ? { mohClass: ch.mohClass } : {}),
+    ...(ch.mohBy ? { mohBy: ch.mohBy } : {}),
     ringing: ch.ringing,
     onHold: ch.onHold,
+    hangupPending: ch.softHangup === true && !ch.hangingUp,
     caller: { ...ch.caller },
     connected: { ...ch.connected },
     protocolId: ch.protocolId,

@@ -20,6 +20,11 @@ export interface EventScope {
   bridges?: string[];
   /** Application name written into the event log entry (default: the emulator's app). */
   app?: string;
+  /**
+   * Sent by res_stasis to the channel's own application only (StasisStart, StasisEnd):
+   * other applications' sockets do not get it, subscribeAll or not (multi-app trace).
+   */
+  appOnly?: boolean;
 }
 
 /** Frames of one event, addressed when it was emitted, waiting for the holds it was emitted under. */
@@ -120,7 +125,8 @@ export class EventHub {
     const sends: [EventSocket, Record<string, unknown>][] = [];
     for (const socket of this.sockets) {
       for (const app of socket.apps) {
-        if (socket.subscribeAll || this.isSubscribed(app, scope)) sends.push([socket, { ...event, application: app }]);
+        const wanted = scope.appOnly ? app === event.application : socket.subscribeAll || this.isSubscribed(app, scope);
+        if (wanted) sends.push([socket, { ...event, application: app }]);
       }
     }
     this.queue.push({ sends, blockers: new Set(this.holds) });
@@ -195,19 +201,25 @@ export const build = {
   }),
   stasisStart: (channel: Channel, args: string[]) => ({ type: 'StasisStart', timestamp: now(), args: [...args], channel }),
   stasisEnd: (channel: Channel) => ({ type: 'StasisEnd', timestamp: now(), channel }),
-  /** `blob` is `{}` for a phone's BYE, `{cause, soft}` for a soft hangup, `{cause}` for a queued one. */
-  channelHangupRequest: (channel: Channel, blob: { cause?: number; soft?: boolean }) => ({
+  /**
+   * `blob` is `{}` for a phone's BYE, `{cause, soft}` for a soft hangup, `{cause, tech_cause}`
+   * for a far end's error response (dial-busy: `tech_cause` is the SIP status, 486).
+   */
+  channelHangupRequest: (channel: Channel, blob: { cause?: number; tech_cause?: number; soft?: boolean }) => ({
     ...(blob.cause !== undefined ? { cause: blob.cause } : {}),
+    ...(blob.tech_cause !== undefined ? { tech_cause: blob.tech_cause } : {}),
     ...(blob.soft !== undefined ? { soft: blob.soft } : {}),
     type: 'ChannelHangupRequest',
     timestamp: now(),
     channel,
   }),
-  channelDestroyed: (channel: Channel, cause: number) => ({
+  /** `tech_cause`: the SIP status behind the cause, when there is one (dial-* traces). */
+  channelDestroyed: (channel: Channel, cause: number, techCause?: number) => ({
     type: 'ChannelDestroyed',
     timestamp: now(),
     cause,
     cause_txt: causeText(cause),
+    ...(techCause !== undefined ? { tech_cause: techCause } : {}),
     channel,
   }),
   bridgeCreated: (bridge: Bridge) => ({ type: 'BridgeCreated', timestamp: now(), bridge }),
@@ -219,11 +231,12 @@ export const build = {
     channel,
   }),
   channelLeftBridge: (bridge: Bridge, channel: Channel) => ({ type: 'ChannelLeftBridge', timestamp: now(), bridge, channel }),
+  /** hold trace: `musicclass` (the endpoint's moh_suggest) comes before `channel`, absent when empty. */
   channelHold: (channel: Channel, musicclass?: string) => ({
     type: 'ChannelHold',
     timestamp: now(),
-    channel,
     ...(musicclass ? { musicclass } : {}),
+    channel,
   }),
   channelUnhold: (channel: Channel) => ({ type: 'ChannelUnhold', timestamp: now(), channel }),
   /** No `state` key at all on the event announcing a REFER (all traces). */

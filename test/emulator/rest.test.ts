@@ -200,15 +200,27 @@ describe('channels', () => {
     expect(emu.channel(id)?.ringing).toBe(false);
   });
 
-  it('hold and unhold from the phone', async () => {
+  it('hold and unhold from the phone (hold trace): musicclass = moh_suggest, Asterisk plays MOH to the bridged peer', async () => {
     const id = answeredCall();
+    const peer = answeredCall();
+    emu.createBridge({ id: 'hb' });
+    emu.addToBridge('hb', id);
+    emu.addToBridge('hb', peer);
     emu.phoneHolds(id);
     const hold = await events.waitFor('ChannelHold', (e) => idOf(e) === id);
-    expect(Object.keys(hold)).toEqual(['type', 'timestamp', 'channel', 'asterisk_id', 'application']);
-    expect(emu.channel(id)?.onHold).toBe(true);
+    expect(Object.keys(hold)).toEqual(['type', 'timestamp', 'musicclass', 'channel', 'asterisk_id', 'application']);
+    expect(hold.musicclass).toBe('default');
+    expect(emu.channel(id)).toMatchObject({ onHold: true, mohPlaying: false });
+    expect(emu.channel(peer)).toMatchObject({ mohPlaying: true, mohClass: 'default', mohBy: 'hold' });
+    // The app may start its own class over it; the resume stops whatever plays.
+    expect((await ari(emu, 'POST', `/channels/${peer}/moh`, { query: { mohClass: 'jazz' } })).status).toBe(204);
+    expect(emu.channel(peer)).toMatchObject({ mohPlaying: true, mohClass: 'jazz', mohBy: 'ari' });
     emu.phoneUnholds(id);
-    await events.waitFor('ChannelUnhold', (e) => idOf(e) === id);
+    const unhold = await events.waitFor('ChannelUnhold', (e) => idOf(e) === id);
+    expect(Object.keys(unhold)).toEqual(['type', 'timestamp', 'channel', 'asterisk_id', 'application']);
     expect(emu.channel(id)?.onHold).toBe(false);
+    expect(emu.channel(peer)?.mohPlaying).toBe(false);
+    expect((await ari(emu, 'DELETE', `/channels/${peer}/moh`)).status).toBe(204);
   });
 });
 
@@ -299,6 +311,7 @@ describe('originate', () => {
     await events.waitFor('ChannelStateChange', (e) => idOf(e) === b.id);
     expect(emu.channel(b.id)?.state).toBe('Ringing');
     expect((await ari(emu, 'DELETE', `/channels/${b.id}`)).status).toBe(204);
+    await events.waitFor('ChannelDestroyed', (e) => idOf(e) === b.id);
     expect(typesFor(b.id).filter((t) => t !== 'Dial')).toEqual(['ChannelCreated', 'ChannelStateChange', 'ChannelHangupRequest', 'ChannelDestroyed']);
     const destroyed = await events.waitFor('ChannelDestroyed', (e) => idOf(e) === a.id, 0, 2500);
     expect(destroyed).toMatchObject({ cause: 19, cause_txt: 'User alerting, no answer' });

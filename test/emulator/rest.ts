@@ -133,15 +133,13 @@ export class RestRouter {
     r('POST', '/channels/:channelId/moh', (req, p) => {
       const ch = this.control(p.channelId);
       this.stateValid(ch);
-      ch.mohPlaying = true;
-      ch.mohClass = param(req, 'mohClass') || 'default';
+      c.state.startMoh(ch, param(req, 'mohClass') || 'default', 'ari');
       return noContent();
     });
     r('DELETE', '/channels/:channelId/moh', (_req, p) => {
       const ch = this.control(p.channelId);
       this.stateValid(ch);
-      ch.mohPlaying = false;
-      ch.mohClass = undefined;
+      c.state.stopMoh(ch);
       return noContent();
     });
     r('GET', '/channels/:channelId/variable', (req, p) => this.getVariable(req, p.channelId ?? ''));
@@ -192,16 +190,15 @@ export class RestRouter {
     });
     r('POST', '/bridges/:bridgeId/moh', (req, p) => {
       const b = this.bridge(p.bridgeId);
-      // The music comes from an internal announcer channel: no events, not in `channels`.
-      b.mohPlaying = true;
-      b.mohClass = param(req, 'mohClass') || 'default';
+      // The music comes from an internal announcer channel: no events, not in `channels`,
+      // but a member all the same (bridge-technology trace: softmix while it plays).
+      c.state.setBridgeMoh(b, param(req, 'mohClass') || 'default');
       return noContent();
     });
     r('DELETE', '/bridges/:bridgeId/moh', (_req, p) => {
       const b = this.bridge(p.bridgeId);
       if (!b.mohPlaying) throw new AriError(409, "Bridge isn't playing music");
-      b.mohPlaying = false;
-      b.mohClass = undefined;
+      c.state.setBridgeMoh(b, undefined);
       return noContent();
     });
 
@@ -322,8 +319,9 @@ export class RestRouter {
       if (mapped === undefined) throw new AriError(400, 'Invalid reason for hangup reason provided');
       cause = mapped;
     }
-    // ast_softhangup(AST_SOFTHANGUP_EXPLICIT): the first ChannelHangupRequest reads cause 32, soft true.
-    this.ctx.state.hangup(ch, { by: 'ari', request: { cause: 32, soft: true }, cause });
+    // ast_softhangup(AST_SOFTHANGUP_EXPLICIT): ChannelHangupRequest {cause 32, soft true} now,
+    // the hangup itself on the channel's thread right after (state.softHangup).
+    this.ctx.state.softHangup(ch, cause);
     return noContent();
   }
 
@@ -342,13 +340,15 @@ export class RestRouter {
     const s = this.ctx.state;
     if (bridgeId && s.bridges.has(bridgeId)) throw new AriError(409, `Bridge with id '${bridgeId}' already exists`);
     const type = parseBridgeType(param(req, 'type'));
+    const flags = (param(req, 'type') ?? '').split(',').map((f) => f.trim());
     if (!type) {
       throw new AriError(
         500,
         withId ? 'Unable to create bridge' : `Unable to create bridge. Possible duplicate bridge id '${bridgeId ?? '(null)'}'`,
       );
     }
-    const b = s.createBridge(bridgeId || randomUUID(), param(req, 'name') ?? '', type);
+    const noNative = flags.includes('dtmf_events') || flags.includes('proxy_media');
+    const b = s.createBridge(bridgeId || randomUUID(), param(req, 'name') ?? '', type, noNative);
     return ok(s.bsnap(b));
   }
 

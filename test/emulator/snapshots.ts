@@ -50,14 +50,16 @@ export function bridgeSnapshot(b: BridgeRecord): Bridge {
 }
 
 /**
- * The bridging technology Asterisk's smart bridge settles on for the current members:
- * native_rtp for two PJSIP channels, softmix for more, simple_bridge otherwise
- * (attended.events.jsonl / GET /bridges/att-bridge-2 in attended.rest.jsonl).
+ * The bridging technology Asterisk's smart bridge settles on for the current members
+ * (bridge-technology trace): native_rtp for two PJSIP channels, softmix for three or more,
+ * simple_bridge otherwise. Bridge MOH adds an announcer channel, a member that is not in
+ * `channels` and cannot bridge natively; `dtmf_events` and `proxy_media` bridges never use
+ * native_rtp; holding bridges are holding_bridge.
  */
 export function settledTechnology(b: BridgeRecord, techOf: (channelId: string) => string | undefined): string {
   if (b.bridgeType === 'holding') return 'holding_bridge';
-  const n = b.channels.length;
+  const n = b.channels.length + (b.mohPlaying ? 1 : 0);
   if (n >= 3) return 'softmix';
-  if (n === 2 && b.channels.every((id) => techOf(id) === 'PJSIP')) return 'native_rtp';
+  if (n === 2 && !b.mohPlaying && !b.noNative && b.channels.every((id) => techOf(id) === 'PJSIP')) return 'native_rtp';
   return 'simple_bridge';
 }

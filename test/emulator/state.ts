@@ -10,8 +10,11 @@ import { asteriskTimestamp, hex8, type Scheduler } from './util.js';
 
 export interface StateConfig {
   app: string;
+  /** Endpoint → its pjsip.conf `callerid` (caller of its calls, and of a channel to it until the originate's callerId applies). */
+  callerIds: Record<string, { name: string; number: string }>;
   systemName: string;
   context: string;
+  inboundDialplan: 'trace-harness' | 'asterisk-config';
   noise: boolean;
   channelvars: string[];
 }
@@ -24,9 +27,13 @@ export interface HangupOptions {
    * (a far end's error response, the other half of a Local channel), `null` for none
    * (Asterisk hanging up a channel directly: dial timeout, Stasis() failing).
    */
-  request: { cause?: number; soft?: boolean } | null;
+  request: { cause?: number; tech_cause?: number; soft?: boolean } | null;
   /** Cause of ChannelDestroyed. */
   cause: number;
+  /** `tech_cause` of ChannelDestroyed: the SIP status behind the cause (486, 603, 503; 480 for a dial timeout). */
+  techCause?: number;
+  /** Runs just before ChannelDestroyed (the final Dial event of a refused originate). */
+  beforeDestroy?: () => void;
 }
 
 /** Input of a new channel record; everything else gets defaults. */
@@ -122,6 +129,7 @@ export class AriState {
       mohPlaying: false,
       ringing: false,
       onHold: false,
+      mohSuggest: 'default',
       variables: new Map(),
       hangingUp: false,
       dialTimers: [],
@@ -173,7 +181,7 @@ export class AriState {
     this.noiseVarset(ch, 'STASISSTATUS', '');
     ch.inStasis = true;
     ch.args = [...args];
-    this.hub.emit(build.stasisStart(this.snap(ch), args), this.chScope(ch));
+    this.hub.emit(build.stasisStart(this.snap(ch), args), { ...this.chScope(ch), appOnly: true });
     return true;
   }
 
@@ -181,10 +189,55 @@ export class AriState {
     this.setState(ch, 'Up');
   }
 
+  /**
+   * The phone holds (re-INVITE a=sendonly) or resumes (a=sendrecv). hold trace: ChannelHold
+   * with `musicclass` = the endpoint's moh_suggest, ChannelUnhold without. The hold frame
+   * goes through the bridge and chan_pjsip starts music on hold on every other PJSIP member
+   * by itself (recorded: ~50 RTP packets/s to the peer, "Started music on hold, class
+   * 'default'"), and stops it at the resume, whoever started the music meanwhile.
+   */
   hold(ch: ChannelRecord, on: boolean): void {
     ch.onHold = on;
-    // chan_pjsip queues AST_CONTROL_HOLD without a music class: no `musicclass` key.
-    this.hub.emit(on ? build.channelHold(this.snap(ch)) : build.channelUnhold(this.snap(ch)), this.chScope(ch));
+    this.hub.emit(on ? build.channelHold(this.snap(ch), ch.mohSuggest) : build.channelUnhold(this.snap(ch)), this.chScope(ch));
+    const b = ch.bridgeId ? this.bridges.get(ch.bridgeId) : undefined;
+    for (const id of b?.channels ?? []) {
+      const peer = this.channels.get(id);
+      if (!peer || peer === ch || peer.tech !== 'PJSIP') continue;
+      if (on) this.startMoh(peer, ch.mohSuggest, 'hold');
+      else this.stopMoh(peer);
+    }
+  }
+
+  startMoh(ch: ChannelRecord, mohClass: string, by: 'ari' | 'hold'): void {
+    ch.mohPlaying = true;
+    ch.mohClass = mohClass;
+    ch.mohBy = by;
+  }
+
+  stopMoh(ch: ChannelRecord): void {
+    ch.mohPlaying = false;
+    ch.mohClass = undefined;
+    ch.mohBy = undefined;
+  }
+
+  /** Bridge MOH (an announcer joins, no event names it): the technology follows the new member count. */
+  setBridgeMoh(b: BridgeRecord, mohClass: string | undefined): void {
+    b.mohPlaying = mohClass !== undefined;
+    b.mohClass = mohClass;
+    b.technology = settledTechnology(b, (id) => this.channels.get(id)?.tech);
+  }
+
+  /**
+   * `DELETE /channels/{id}`: ast_softhangup() publishes ChannelHangupRequest {cause 32, soft}
+   * at once; the channel's own thread then hangs it up (bridge, Stasis, destroy) a moment
+   * later. Recorded: the 204 often arrives before any of these events, and requests sent
+   * right after it (DELETE /bridges) interleave with the hangup.
+   */
+  softHangup(ch: ChannelRecord, cause: number): void {
+    if (ch.hangingUp || ch.softHangup) return;
+    ch.softHangup = true;
+    this.hub.emit(build.channelHangupRequest(this.snap(ch), { cause: 32, soft: true }), this.chScope(ch));
+    this.scheduler.after(1, () => this.hangup(ch, { by: 'ari', request: null, cause }));
   }
 
   /**
@@ -208,7 +261,7 @@ export class AriState {
     }
     if (ch.inStasis) {
       ch.inStasis = false;
-      this.hub.emit(build.stasisEnd(this.snap(ch)), this.chScope(ch));
+      this.hub.emit(build.stasisEnd(this.snap(ch)), { ...this.chScope(ch), appOnly: true });
       this.noiseVarset(ch, 'STASISSTATUS', 'SUCCESS');
     }
 
@@ -220,8 +273,10 @@ export class AriState {
 
     if (ch.hasPbx) {
       this.hub.emit(build.channelHangupRequest(this.snap(ch), { cause: 16, soft: true }), this.chScope(ch));
+      if (this.cfg.inboundDialplan === 'asterisk-config' && ch.tech === 'PJSIP') this.runHangupExtension(ch);
     }
 
+    opts.beforeDestroy?.();
     for (const hook of this.beforeDestroy) hook(ch);
 
     // After the PBX is gone the snapshot no longer shows Stasis; an originated channel
@@ -230,9 +285,9 @@ export class AriState {
       ch.direction === 'outbound' && !ch.hasPbx
         ? { ...ch.dialplan, app_name: 'AppDial2', app_data: '(Outgoing Line)' }
         : { ...ch.dialplan, app_name: '', app_data: '' };
-    ch.mohPlaying = false;
+    this.stopMoh(ch);
     ch.ringing = false;
-    this.hub.emit(build.channelDestroyed(this.snap(ch), opts.cause), this.chScope(ch));
+    this.hub.emit(build.channelDestroyed(this.snap(ch), opts.cause, opts.techCause), this.chScope(ch));
     this.channels.delete(ch.id);
     this.hub.forgetChannel(ch.id);
     this.hangups.push({ channelId: ch.id, name: ch.name, cause: opts.cause, by: opts.by });
@@ -243,13 +298,26 @@ export class AriState {
     }
   }
 
+  /**
+   * asterisk-config's extensions.conf: when Stasis returns, the PBX runs the `h` extension,
+   * `h,1,NoOp()` and, from the `_[a-zA-Z]!` pattern, `h,2,Hangup()`; ChannelDestroyed then
+   * shows exten `h`, priority 2 (hold trace).
+   */
+  private runHangupExtension(ch: ChannelRecord): void {
+    ch.dialplan = { ...ch.dialplan, exten: 'h', priority: 1, app_name: 'NoOp', app_data: '' };
+    this.noiseDialplan(ch, 'NoOp', '');
+    ch.dialplan = { ...ch.dialplan, priority: 2, app_name: 'Hangup', app_data: '' };
+    this.noiseDialplan(ch, 'Hangup', '');
+  }
+
   // ---- bridges -------------------------------------------------------------
 
-  createBridge(id: string, name: string, bridgeType: 'mixing' | 'holding'): BridgeRecord {
+  createBridge(id: string, name: string, bridgeType: 'mixing' | 'holding', noNative = false): BridgeRecord {
     const b: BridgeRecord = {
       id,
       name,
       bridgeType,
+      noNative,
       technology: bridgeType === 'holding' ? 'holding_bridge' : 'simple_bridge',
       channels: [],
       creationtime: asteriskTimestamp(),

@@ -132,9 +132,10 @@ describe('the transferer hangs up with the subscription still active', () => {
     await events.waitFor('ChannelTransfer');
     const since = events.events.length;
     expect((await ari(emu, 'DELETE', `/channels/${bob}`)).status).toBe(204);
+    // The hangup itself follows the 204 on the channel's thread.
+    await events.waitFor('ChannelDestroyed', (e) => (e.channel as { id: string }).id === bob, since);
     expect(refer.sipfrags).toEqual([100, 503]);
     expect(refer.terminated).toBe(true);
-    await events.waitFor('ChannelDestroyed', (e) => (e.channel as { id: string }).id === bob, since);
     const order = events.events
       .slice(since)
       .filter((e) => ['ChannelHangupRequest', 'ChannelLeftBridge', 'StasisEnd', 'ChannelTransfer', 'ChannelDestroyed'].includes(e.type))
@@ -162,14 +163,18 @@ describe('the transferer hangs up with the subscription still active', () => {
     expect(transfers().filter((e) => !('state' in e))).toHaveLength(2);
   });
 
-  it('after progress: only 503 and no further event', async () => {
+  it('after progress: only 503, and a last ChannelTransfer repeating channel_progress (blind-bye-after-progress)', async () => {
     const { bob } = await twoPartyCall();
     const refer = emu.sendRefer(bob, { kind: 'blind', destination: '1002' });
     await progress(bob, 'channel_progress');
     emu.phoneHangsUp(bob);
-    expect(refer.sipfrags).toEqual([100, 503]);
+    expect(refer.notifies).toEqual([
+      { code: 100, subscriptionState: 'active' },
+      { code: 503, subscriptionState: 'terminated' },
+    ]);
     await events.waitFor('ChannelDestroyed', (e) => (e.channel as { id: string }).id === bob);
-    expect(transfers().map((e) => e.state ?? null)).toEqual([null, 'channel_progress']);
+    expect(transfers().map((e) => e.state ?? null)).toEqual([null, 'channel_progress', 'channel_progress']);
+    expect(Object.keys(transfers()[2]!.referred_by as object)).toEqual(['source_channel']);
   });
 
   it('after a terminating state: a hangup sends nothing more (blind-noprogress-long)', async () => {

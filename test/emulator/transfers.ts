@@ -29,6 +29,8 @@ class Refer implements ReferHandle {
   terminated = false;
   /** An effective transfer_progress call was made. */
   progressSent = false;
+  /** The `state` of the last echo ChannelTransfer. */
+  lastState?: string;
   expiryTimer?: NodeJS.Timeout;
 
   constructor(
@@ -114,28 +116,26 @@ export class TransferManager {
     if (terminates) this.state.scheduler.cancel(refer.expiryTimer);
     const src = this.state.channels.get(channelId);
     // The echo says channel_declined for channel_unavailable (blind-unavailable).
-    if (src) this.emitTransfer(refer, src, state === 'channel_unavailable' ? 'channel_declined' : state);
+    refer.lastState = state === 'channel_unavailable' ? 'channel_declined' : state;
+    if (src) this.emitTransfer(refer, src, refer.lastState);
     return true;
   }
 
   /**
-   * The transferer channel hangs up while its REFER subscription is active.
-   * No progress sent yet: NOTIFY 100 + 503 and a second ChannelTransfer without `state`,
-   * emitted just before ChannelDestroyed (blind-noprogress 43.477-43.479).
-   * Progress already sent: the traces do not show it; decided: NOTIFY 503 (subscription
-   * terminated) and no event.
+   * The transferer channel hangs up while its REFER subscription is active: one more
+   * ChannelTransfer, just before ChannelDestroyed (after StasisEnd), carrying the state of
+   * the last echo, and the phone's subscription ends with 503.
+   * No progress sent yet: NOTIFY 100 + 503, the event has no `state` (blind-noprogress,
+   * blind-bye-before-progress). After channel_progress: NOTIFY 503 only, the event says
+   * `channel_progress` (blind-bye-after-progress).
    */
   private onSourceGone(ch: ChannelRecord): void {
     for (const refer of this.refers) {
       if (refer.sourceChannelId !== ch.id || refer.terminated) continue;
       this.state.scheduler.cancel(refer.expiryTimer);
-      if (!refer.progressSent) {
-        refer.notify(100, false);
-        refer.notify(503, true);
-        this.emitTransfer(refer, ch);
-      } else {
-        refer.notify(503, true);
-      }
+      if (!refer.progressSent) refer.notify(100, false);
+      refer.notify(503, true);
+      this.emitTransfer(refer, ch, refer.lastState);
     }
   }
 

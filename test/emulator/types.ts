@@ -17,11 +17,25 @@ export interface AriEmulatorOptions {
   /** Dialplan context of the PJSIP endpoints. Default `from-phones` as in the traces. */
   context?: string;
   /**
+   * The dialplan a phone's call runs before Stasis. `'trace-harness'` (default): the shared
+   * traces' harness, `NoOp(From <endpoint> to <exten>)` at priority 1, then
+   * `Stasis(<app>[,args])` at 2. `'asterisk-config'`: this repository's extensions.conf,
+   * `Stasis(<app>)` at priority 1 (the recorder's traces).
+   */
+  inboundDialplan?: 'trace-harness' | 'asterisk-config';
+  /**
    * Also emit the events the traces show around the interesting ones (ChannelDialplan,
    * ChannelVarset STASISSTATUS/BRIDGEPEER, Dial), so clients are exercised with
    * event types they must ignore. Default true.
    */
   noiseEvents?: boolean;
+  /**
+   * PJSIP endpoints' `callerid` (pjsip.conf), e.g. `{ bob: '"Bob" <bob>' }` as in the shared
+   * traces: the caller of the endpoint's own calls (unless phoneCalls names one), and the
+   * caller a channel originated to it shows in ChannelCreated, before the originate's
+   * `callerId` applies. Default: none (this repository's pjsip.conf).
+   */
+  callerIds?: Record<string, string>;
   /** Like ari.conf `channelvars`: variables/functions put into every channel snapshot. */
   channelvars?: string[];
   /** TCP port, default 0 (random). */
@@ -84,16 +98,24 @@ export interface ChannelRecord {
   language: string;
   inStasis: boolean;
   bridgeId?: string;
+  /** Music on hold plays to the channel: started by ARI (`POST /channels/{id}/moh`) or by Asterisk (a bridged peer held). */
   mohPlaying: boolean;
   mohClass?: string;
+  mohBy?: 'ari' | 'hold';
   ringing: boolean;
   onHold: boolean;
+  /** The endpoint's moh_suggest: the musicclass of its ChannelHold and the class its peers hear. */
+  mohSuggest: string;
   dialog?: SipDialog;
   variables: Map<string, string>;
   /** The other half of a Local channel pair. */
   localPeerId?: string;
   localHalf?: 1 | 2;
   hangingUp: boolean;
+  /** `DELETE /channels/{id}` was answered; the channel's thread has not hung it up yet. */
+  softHangup?: boolean;
+  /** The originate's dial string (`1003` of `PJSIP/1003`), as Dial events show it. */
+  dialstring?: string;
   /** Pending dial timers (answer/busy/timeout) of an originated channel. */
   dialTimers: NodeJS.Timeout[];
 }
@@ -102,6 +124,8 @@ export interface BridgeRecord {
   id: string;
   name: string;
   bridgeType: 'mixing' | 'holding';
+  /** `dtmf_events` or `proxy_media` among the type flags: no native RTP bridging (recorded: simple_bridge). */
+  noNative: boolean;
   technology: string;
   channels: string[];
   creationtime: string;
@@ -121,12 +145,17 @@ export interface EmulatedChannel {
   args: string[];
   inStasis: boolean;
   bridgeId?: string;
+  /** Music plays to the channel, whoever started it (see mohBy). */
   mohPlaying: boolean;
   mohClass?: string;
+  /** Who started the music playing now: the app (`POST /channels/{id}/moh`) or Asterisk itself (a bridged peer put the call on hold). */
+  mohBy?: 'ari' | 'hold';
   /** Ringing indicated to the phone with `POST /channels/{id}/ring`. */
   ringing: boolean;
   /** The phone put the call on hold (phoneHolds). */
   onHold: boolean;
+  /** Hung up over REST (`DELETE /channels/{id}` answered) and not destroyed yet: the channel's thread finishes it a moment later. */
+  hangupPending: boolean;
   caller: CallerId;
   connected: CallerId;
   protocolId: string;
