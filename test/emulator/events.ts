@@ -27,9 +27,13 @@ export interface EventScope {
   appOnly?: boolean;
 }
 
-/** Frames of one event, addressed when it was emitted, waiting for the holds it was emitted under. */
+/**
+ * Frames of one event, addressed when it was emitted, or an action deferred behind held
+ * events (see `defer`), waiting for the holds it was queued under.
+ */
 interface QueuedDelivery {
   sends: [EventSocket, Record<string, unknown>][];
+  action?: () => void;
   blockers: Set<number>;
 }
 
@@ -152,9 +156,28 @@ export class EventHub {
     };
   }
 
+  /**
+   * Runs `action` once the events emitted so far under the current holds have gone out: work
+   * Asterisk finishes after its response (the rest of a REST hangup). At once when nothing is held.
+   */
+  defer(action: () => void): void {
+    this.queue.push({ sends: [], action, blockers: new Set(this.holds) });
+    this.flush();
+  }
+
+  private flushing = false;
+
   private flush(): void {
-    while (this.queue.length > 0 && this.queue[0]!.blockers.size === 0) {
-      for (const [socket, frame] of this.queue.shift()!.sends) this.sendRaw(socket, frame);
+    if (this.flushing) return; // an action's own events join the queue and go out in this loop
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0 && this.queue[0]!.blockers.size === 0) {
+        const next = this.queue.shift()!;
+        for (const [socket, frame] of next.sends) this.sendRaw(socket, frame);
+        next.action?.();
+      }
+    } finally {
+      this.flushing = false;
     }
   }
 

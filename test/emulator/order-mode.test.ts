@@ -3,8 +3,13 @@
 // in the order it was emitted.
 
 import { request } from 'node:http';
+import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Dialer } from './dialing.js';
+import { EventHub } from './events.js';
 import { AriEmulator } from './index.js';
+import { AriState } from './state.js';
+import { Scheduler } from './util.js';
 import { PASS, USER, connectEvents, type EventClient } from './test-helpers.js';
 
 let emu: AriEmulator | undefined;
@@ -16,11 +21,12 @@ afterEach(async () => {
   events = undefined;
 });
 
-/** POST with plain node:http, noting when the response head arrived (performance.now()). */
-function post(base: string, path: string): Promise<{ status: number; at: number }> {
+/** A request with plain node:http, noting when the response head arrived (and running `onHead` right then). */
+function post(base: string, path: string, method = 'POST', onHead: () => void = () => {}): Promise<{ status: number; at: number }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}/ari${path}`, { method: 'POST', auth: `${USER}:${PASS}` }, (res) => {
+    const req = request(`${base}/ari${path}`, { method, auth: `${USER}:${PASS}` }, (res) => {
       const at = performance.now();
+      onHead();
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, at }));
     });
@@ -75,6 +81,46 @@ describe('REST response / event order mode', () => {
     await emu?.close();
     const second = (await createBridges(7, 16)).orders;
     expect(second).toEqual(first);
+  });
+
+  it('response first, DELETE /channels: the hangup finishes with the held events, after the response', async () => {
+    // The mechanism, without sockets: a hold is on while the request is carried out.
+    const hub = new EventHub('app', '02:fc:00:00:00:01');
+    const state = new AriState(
+      { app: 'app', systemName: 'emu', context: 'from-phones', inboundDialplan: 'trace-harness', callerIds: {}, noise: false, channelvars: [] },
+      hub,
+      new Scheduler(),
+    );
+    const sent: string[] = [];
+    const socket = { readyState: WebSocket.OPEN, send: (t: string) => sent.push((JSON.parse(t) as { type: string }).type) };
+    hub.addSocket({ ws: socket as unknown as WebSocket, apps: ['app'], subscribeAll: true });
+    const ch = new Dialer(state).inboundCall({ endpoint: 'alice', exten: '100' });
+    const release = hub.holdDelivery();
+    state.softHangup(ch, 16);
+    expect(hub.log.map((e) => e.type)).toEqual(['ChannelCreated', 'StasisStart', 'ChannelHangupRequest']);
+    expect(state.channels.has(ch.id)).toBe(true); // the 204 goes out now; the channel is still there
+    expect(sent).toEqual(['ChannelCreated', 'StasisStart']); // and its events are held
+    release();
+    expect(state.channels.has(ch.id)).toBe(false);
+    expect(sent).toEqual(['ChannelCreated', 'StasisStart', 'ChannelHangupRequest', 'StasisEnd', 'ChannelHangupRequest', 'ChannelDestroyed']);
+  });
+
+  it('response first, DELETE /channels over HTTP: marked so, and ChannelDestroyed arrives after the response', async () => {
+    emu = await AriEmulator.start({ orderSeed: 11 });
+    events = await connectEvents(emu);
+    const ws = events;
+    const destroyedBeforeResponse: boolean[] = [];
+    for (let i = 0; i < 12; i++) {
+      const call = emu.phoneCalls({ endpoint: 'alice', exten: '100' });
+      const gone = () => ws.events.some((e) => e.type === 'ChannelDestroyed' && (e.channel as { id: string }).id === call.id);
+      await post(emu.url, `/channels/${call.id}`, 'DELETE', () => destroyedBeforeResponse.push(gone()));
+      await events.waitFor('ChannelDestroyed', (e) => (e.channel as { id: string }).id === call.id);
+    }
+    const orders = emu.requests.filter((r) => r.method === 'DELETE').map((r) => r.order ?? 'events-first');
+    expect(orders).toContain('response-first');
+    orders.forEach((o, i) => {
+      if (o === 'response-first') expect(destroyedBeforeResponse[i]).toBe(false);
+    });
   });
 
   it('keeps each socket in emission order while events are held', async () => {

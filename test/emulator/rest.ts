@@ -17,6 +17,8 @@ export interface RestRequest {
   query: Record<string, string>;
   /** Parsed JSON body (object) or form fields; undefined without a body. */
   body: Record<string, unknown> | undefined;
+  /** The order mode drew "response first" for this request: what Asterisk finishes after answering happens after the response. */
+  responseFirst?: boolean;
 }
 
 export interface RestResponse {
@@ -319,9 +321,11 @@ export class RestRouter {
       if (mapped === undefined) throw new AriError(400, 'Invalid reason for hangup reason provided');
       cause = mapped;
     }
-    // ast_softhangup(AST_SOFTHANGUP_EXPLICIT): ChannelHangupRequest {cause 32, soft true} now,
-    // the hangup itself on the channel's thread right after (state.softHangup).
-    this.ctx.state.softHangup(ch, cause);
+    // ast_softhangup(AST_SOFTHANGUP_EXPLICIT): ChannelHangupRequest {cause 32, soft true}, then the
+    // channel's thread hangs it up. Recorded: often only after the 204 (response first: the rest
+    // follows a moment later, state.softHangup); events first: all of it before the response.
+    if (req.responseFirst) this.ctx.state.softHangup(ch, cause);
+    else this.ctx.state.hangup(ch, { by: 'ari', request: { cause: 32, soft: true }, cause });
     return noContent();
   }
 

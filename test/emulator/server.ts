@@ -193,7 +193,7 @@ export class AriHttpServer {
     const carryOut = (): RestResponse => {
       runHook();
       release = orderFree ? this.holdIfResponseFirst() : undefined;
-      return this.handle(restReq);
+      return this.handle(release ? { ...restReq, responseFirst: true } : restReq);
     };
     // A channel's commands run one at a time, in order (res_stasis control queue): while a
     // late request on a channel is not carried out yet, later commands on it wait behind it.

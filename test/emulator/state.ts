@@ -228,16 +228,24 @@ export class AriState {
   }
 
   /**
-   * `DELETE /channels/{id}`: ast_softhangup() publishes ChannelHangupRequest {cause 32, soft}
-   * at once; the channel's own thread then hangs it up (bridge, Stasis, destroy) a moment
-   * later. Recorded: the 204 often arrives before any of these events, and requests sent
-   * right after it (DELETE /bridges) interleave with the hangup.
+   * `DELETE /channels/{id}` answered before the hangup is done: ast_softhangup() publishes
+   * ChannelHangupRequest {cause 32, soft} at once; the channel's own thread hangs it up
+   * (bridge, Stasis, destroy) a moment later. Recorded: the 204 often arrives before any of
+   * these events, and requests sent right after it (DELETE /bridges) interleave with the
+   * hangup. Used in the order mode's "response first" case: the rest of the hangup runs when
+   * the held events are let go, 1-3 ms after the response.
    */
   softHangup(ch: ChannelRecord, cause: number): void {
     if (ch.hangingUp || ch.softHangup) return;
     ch.softHangup = true;
     this.hub.emit(build.channelHangupRequest(this.snap(ch), { cause: 32, soft: true }), this.chScope(ch));
-    this.scheduler.after(1, () => this.hangup(ch, { by: 'ari', request: null, cause }));
+    this.hub.defer(() => {
+      try {
+        this.hangup(ch, { by: 'ari', request: null, cause });
+      } catch (err) {
+        console.error('[ari-emulator] deferred hangup failed:', err);
+      }
+    });
   }
 
   /**
