@@ -9,6 +9,7 @@ import type { RestRequest, RestResponse, RestRouter } from './rest.js';
 import type { DelayInjection, FailureInjection, RandomFailure, RequestHook, RequestMatch, RequestRecord } from './types.js';
 import { reasonPhrase } from './util.js';
 import { seededRandom } from '../helpers/seeded-random.js';
+import { ResponseOrder } from './order.js';
 
 export interface ServerOptions {
   username: string;
@@ -30,7 +31,7 @@ export class AriHttpServer {
   private readonly hooks: (RequestHook & { remaining: number })[] = [];
   private random: (RandomFailure & { next: () => number }) | undefined;
   /** Per-request order of response and events; undefined: events first, always. */
-  private readonly order: (() => number) | undefined;
+  private readonly order: ResponseOrder | undefined;
   /** Timers of late answers, cancelled when the server closes. */
   private readonly lateTimers = new Set<NodeJS.Timeout>();
   /** Per channel id: the last command queued behind a late one (see delayNext). */
@@ -39,7 +40,7 @@ export class AriHttpServer {
   private port = 0;
 
   constructor(private readonly opts: ServerOptions) {
-    this.order = opts.orderSeed === undefined ? undefined : seededRandom(opts.orderSeed);
+    this.order = opts.orderSeed === undefined ? undefined : new ResponseOrder(opts.orderSeed, opts.hub);
     this.http = createServer((req, res) => {
       void this.onRequest(req, res);
     });
@@ -107,6 +108,7 @@ export class AriHttpServer {
   }
 
   async close(): Promise<void> {
+    this.order?.close();
     for (const t of this.lateTimers) clearTimeout(t);
     this.lateTimers.clear();
     this.dropWebSockets();
@@ -192,7 +194,7 @@ export class AriHttpServer {
     let release: (() => void) | undefined;
     const carryOut = (): RestResponse => {
       runHook();
-      release = orderFree ? this.holdIfResponseFirst() : undefined;
+      release = orderFree ? this.order?.draw() : undefined;
       return this.handle(release ? { ...restReq, responseFirst: true } : restReq);
     };
     // A channel's commands run one at a time, in order (res_stasis control queue): while a
@@ -215,36 +217,7 @@ export class AriHttpServer {
     if (delay?.effect === 'on-arrival' && !(await this.late(delay.delayMs))) return;
     record(out.status, delay ? 'delay' : undefined, release ? 'response-first' : undefined);
     send(res, out);
-    if (release) this.releaseAfterResponse(res, release);
-  }
-
-  /**
-   * With an order seed, half the requests (seeded) get their response out before the events
-   * they cause: delivery is held from now until shortly after the response was written.
-   */
-  private holdIfResponseFirst(): (() => void) | undefined {
-    if (!this.order || this.order() < 0.5) return undefined;
-    return this.opts.hub.holdDelivery();
-  }
-
-  /** Lets held events go 1-3 ms (seeded) after the response has been handed to the socket. */
-  private releaseAfterResponse(res: ServerResponse, release: () => void): void {
-    const ms = 1 + Math.floor((this.order?.() ?? 0) * 3);
-    let started = false;
-    const go = (): void => {
-      if (started) return;
-      started = true;
-      const t = setTimeout(() => {
-        this.lateTimers.delete(t);
-        release();
-      }, ms);
-      this.lateTimers.add(t);
-    };
-    if (res.writableFinished) go();
-    else {
-      res.once('finish', go);
-      res.once('close', go);
-    }
+    if (release) this.order?.releaseAfter(res, release);
   }
 
   private handle(req: RestRequest): RestResponse {

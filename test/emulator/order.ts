@@ -1,0 +1,51 @@
+// The seeded order mode: per REST request, the response goes out before or after the
+// events the request causes (a real Asterisk does both). Response first means: event
+// delivery is held from just before the request is carried out until 1-3 ms after the
+// response has been written (EventHub.holdDelivery keeps each socket in order).
+
+import type { ServerResponse } from 'node:http';
+import { seededRandom } from '../helpers/seeded-random.js';
+import type { EventHub } from './events.js';
+
+export class ResponseOrder {
+  private readonly next: () => number;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    seed: number,
+    private readonly hub: EventHub,
+  ) {
+    this.next = seededRandom(seed);
+  }
+
+  /** Draws the order for one request: a release function when it is "response first", else undefined. */
+  draw(): (() => void) | undefined {
+    return this.next() < 0.5 ? undefined : this.hub.holdDelivery();
+  }
+
+  /** Lets the held events go 1-3 ms (seeded) after the response has been handed to the socket. */
+  releaseAfter(res: ServerResponse, release: () => void): void {
+    const ms = 1 + Math.floor(this.next() * 3);
+    let started = false;
+    const go = (): void => {
+      if (started) return;
+      started = true;
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        release();
+      }, ms);
+      this.timers.add(t);
+    };
+    if (res.writableFinished) go();
+    else {
+      res.once('finish', go);
+      res.once('close', go);
+    }
+  }
+
+  /** The server closes: held events are dropped with the sockets. */
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
