@@ -1,6 +1,6 @@
 // The seeded order mode: per REST request, the response goes out before or after the
 // events the request causes (a real Asterisk does both). Response first means: event
-// delivery is held from just before the request is carried out until 1-3 ms after the
+// delivery is held from just before the request is carried out until 2-5 ms after the
 // response has been written (EventHub.holdDelivery keeps each socket in order).
 
 import type { ServerResponse } from 'node:http';
@@ -23,9 +23,13 @@ export class ResponseOrder {
     return this.next() < 0.5 ? undefined : this.hub.holdDelivery();
   }
 
-  /** Lets the held events go 1-3 ms (seeded) after the response has been handed to the socket. */
+  /**
+   * Lets the held events go 2-5 ms (seeded) after the response has been handed to the
+   * socket: a real Asterisk's gap is smaller, but a client on a busy machine needs a few ms
+   * to read the response before the events really come second.
+   */
   releaseAfter(res: ServerResponse, release: () => void): void {
-    const ms = 1 + Math.floor(this.next() * 3);
+    const ms = 2 + Math.floor(this.next() * 4);
     let started = false;
     const go = (): void => {
       if (started) return;

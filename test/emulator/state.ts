@@ -233,7 +233,7 @@ export class AriState {
    * (bridge, Stasis, destroy) a moment later. Recorded: the 204 often arrives before any of
    * these events, and requests sent right after it (DELETE /bridges) interleave with the
    * hangup. Used in the order mode's "response first" case: the rest of the hangup runs when
-   * the held events are let go, 1-3 ms after the response.
+   * the held events are let go, 2-5 ms after the response.
    */
   softHangup(ch: ChannelRecord, cause: number): void {
     if (ch.hangingUp || ch.softHangup) return;

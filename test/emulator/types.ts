@@ -44,7 +44,7 @@ export interface AriEmulatorOptions {
    * Order of a REST response and the events the request causes. Absent or null: the
    * events are sent first, then the response (deterministic). A number: a PRNG seeded
    * with it picks, per REST request, events first or response first (the events then
-   * follow the response by 1-3 ms), as a real Asterisk delivers them in either order.
+   * follow the response by 2-5 ms), as a real Asterisk delivers them in either order.
    */
   orderSeed?: number | null;
 }
