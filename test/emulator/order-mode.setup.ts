@@ -3,7 +3,7 @@
 // either order, as with a real Asterisk. One seed per test file, printed; set
 // ARI_EMU_ORDER_SEED=<n> to replay it (or `off` for the old events-first order).
 import { basename } from 'node:path';
-import { expect } from 'vitest';
+import { beforeEach, expect } from 'vitest';
 import { AriEmulator } from './emulator.js';
 
 const testPath = expect.getState().testPath ?? '';
@@ -17,5 +17,12 @@ if (/[\\/]test[\\/]e2e[\\/]/.test(testPath)) {
     if (!Number.isSafeInteger(seed)) throw new Error(`ARI_EMU_ORDER_SEED must be an integer or "off", got "${env}"`);
     AriEmulator.defaults = { ...AriEmulator.defaults, orderSeed: seed };
     console.log(`[ari-emulator] ${basename(testPath)}: REST response/event order seed ${seed} (ARI_EMU_ORDER_SEED=${seed} replays it)`);
+    // Each emulator restarts the seeded sequence, so one test replays alone (vitest -t) too.
+    beforeEach(({ task, onTestFailed }) => {
+      onTestFailed(() => {
+        const name = task.name.replace(/["\\$`]/g, '.');
+        console.log(`[ari-emulator] failed with order seed ${seed}; replay: ARI_EMU_ORDER_SEED=${seed} npx vitest run ${basename(testPath)} -t "${name}"`);
+      });
+    });
   }
 }
