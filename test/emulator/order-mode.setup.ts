@@ -20,7 +20,7 @@ if (/[\\/]test[\\/]e2e[\\/]/.test(testPath)) {
     // Each emulator restarts the seeded sequence, so one test replays alone (vitest -t) too.
     beforeEach(({ task, onTestFailed }) => {
       onTestFailed(() => {
-        const name = task.name.replace(/["\\$`]/g, '.');
+        const name = task.name.replace(/[^\w\s,:;'=<>/-]/g, '.'); // -t takes a regex; '.' matches anything
         console.log(`[ari-emulator] failed with order seed ${seed}; replay: ARI_EMU_ORDER_SEED=${seed} npx vitest run ${basename(testPath)} -t "${name}"`);
       });
     });
