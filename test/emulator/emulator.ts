@@ -261,6 +261,19 @@ export class AriEmulator {
     return [...this.hub.log];
   }
 
+  /**
+   * Waits until Asterisk has caught up with every REST request answered so far: in the
+   * order mode a response-first request's events (and the rest of a REST hangup) follow
+   * the response by a few ms. Assert on channels, bridges and hangups after this.
+   */
+  settled(timeoutMs = 2000): Promise<void> {
+    return pollUntil(
+      () => this.hub.idle && [...this.state.channels.values()].every((c) => !c.softHangup || c.hangingUp),
+      timeoutMs,
+      'the emulator to settle (held events, REST hangups still finishing)',
+    );
+  }
+
   waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
     return pollUntil(predicate, timeoutMs, 'condition');
   }

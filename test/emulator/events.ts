@@ -165,6 +165,11 @@ export class EventHub {
     this.flush();
   }
 
+  /** Nothing held back: no hold on, no event or deferred action waiting. */
+  get idle(): boolean {
+    return this.holds.size === 0 && this.queue.length === 0;
+  }
+
   private flushing = false;
 
   private flush(): void {

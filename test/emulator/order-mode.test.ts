@@ -113,6 +113,8 @@ describe('REST response / event order mode', () => {
       const call = emu.phoneCalls({ endpoint: 'alice', exten: '100' });
       const gone = () => ws.events.some((e) => e.type === 'ChannelDestroyed' && (e.channel as { id: string }).id === call.id);
       await post(emu.url, `/channels/${call.id}`, 'DELETE', () => destroyedBeforeResponse.push(gone()));
+      await emu.settled(); // the barrier for assertions on the emulator's state
+      expect(emu.channel(call.id)).toBeUndefined();
       await events.waitFor('ChannelDestroyed', (e) => (e.channel as { id: string }).id === call.id);
     }
     const orders = emu.requests.filter((r) => r.method === 'DELETE').map((r) => r.order ?? 'events-first');
