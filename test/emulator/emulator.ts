@@ -80,6 +80,7 @@ export class AriEmulator {
       asteriskId,
       systemName,
       startedAt: asteriskTimestamp(),
+      asyncHangup: options.asyncHangup ?? false,
     });
     this.server = new AriHttpServer({
       username: options.username ?? 'asterisk',

@@ -105,7 +105,7 @@ describe('REST response / event order mode', () => {
   });
 
   it('response first, DELETE /channels over HTTP: marked so, and ChannelDestroyed comes after the response', async () => {
-    emu = await AriEmulator.start({ orderSeed: 11 });
+    emu = await AriEmulator.start({ orderSeed: 11, asyncHangup: true });
     events = await connectEvents(emu);
     const ws = events;
     const destroyedBeforeResponse: boolean[] = [];

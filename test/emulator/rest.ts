@@ -43,6 +43,8 @@ export interface RestContext {
   asteriskId: string;
   systemName: string;
   startedAt: string;
+  /** AriEmulatorOptions.asyncHangup. */
+  asyncHangup: boolean;
 }
 
 const ok = (body: unknown): RestResponse => ({ status: 200, body });
@@ -322,9 +324,9 @@ export class RestRouter {
       cause = mapped;
     }
     // ast_softhangup(AST_SOFTHANGUP_EXPLICIT): ChannelHangupRequest {cause 32, soft true}, then the
-    // channel's thread hangs it up. Recorded: often only after the 204 (response first: the rest
-    // follows a moment later, state.softHangup); events first: all of it before the response.
-    if (req.responseFirst) this.ctx.state.softHangup(ch, cause);
+    // channel's thread hangs it up. Recorded: often only after the 204. With asyncHangup, a
+    // response-first hangup does the same (state.softHangup); otherwise it is done before the 204.
+    if (req.responseFirst && this.ctx.asyncHangup) this.ctx.state.softHangup(ch, cause);
     else this.ctx.state.hangup(ch, { by: 'ari', request: { cause: 32, soft: true }, cause });
     return noContent();
   }

@@ -47,6 +47,14 @@ export interface AriEmulatorOptions {
    * follow the response by 2-5 ms), as a real Asterisk delivers them in either order.
    */
   orderSeed?: number | null;
+  /**
+   * With `orderSeed`: a `DELETE /channels/{id}` drawn "response first" also *finishes* after
+   * its 204, as on a real Asterisk (the channel's thread hangs it up a moment later; the
+   * channel is still there meanwhile, `hangupPending`). Without it the hangup is complete when
+   * the 204 goes out and only its events come late. Default false (`emu.settled()` is the
+   * barrier tests need before asserting on channels once this is on).
+   */
+  asyncHangup?: boolean;
 }
 
 /** What an originated call to a PJSIP endpoint does (the far-end phone's behaviour). */
