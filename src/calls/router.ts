@@ -22,7 +22,7 @@ import type { PendingDials } from './pending-dials.js';
 
 export type RouterRest = Pick<
   AriRestClient,
-  'answer' | 'hangup' | 'createBridge' | 'addChannel' | 'destroyBridge' | 'startRinging' | 'stopRinging'
+  'answer' | 'hangup' | 'createBridge' | 'getBridge' | 'addChannel' | 'destroyBridge' | 'startRinging' | 'stopRinging'
 >;
 
 export interface RouterDeps {
@@ -91,21 +91,46 @@ export class CallRouter implements PendingDials {
     }
   }
 
-  /** After a transfer: a bridge it left with one party is a call that is over. */
+  /** After a transfer, or a party's hangup: a bridge left with one party is a call that is over. */
   async reconcile(bridgeId: string): Promise<void> {
     if (!this.bridges.has(bridgeId) || this.deps.transfers.isClaimed(bridgeId)) return;
     const bridge = await this.deps.registry.store.getBridge(bridgeId);
     if (!bridge) return;
-    const live: string[] = [];
-    for (const id of bridge.channelIds) {
-      const c = await this.deps.registry.store.getChannel(id);
-      if (c && !c.hangingUp) live.push(id);
-    }
-    if (live.length >= 2) return;
-    this.log.info({ bridgeId, remaining: live }, 'call over: hanging up the last party and deleting the bridge');
-    this.bridges.delete(bridgeId);
+    if ((await this.liveParties(bridge.channelIds)).length >= 2) return;
     // Not awaited: the event queue must not wait on REST round trips.
-    void Promise.all([...live.map((id) => this.hangUp(id, 'normal')), this.destroyBridge(bridgeId)]);
+    void this.endIfOver(bridgeId).catch((err: unknown) => this.log.error({ err, bridgeId }, 'could not end the call'));
+  }
+
+  /**
+   * The registry said one party is left; Asterisk decides. Our own moves are
+   * often answered before their ChannelEnteredBridge arrives, so a party a
+   * transfer has just added may be in the bridge yet unknown to the registry.
+   */
+  private async endIfOver(bridgeId: string): Promise<void> {
+    let members: string[];
+    try {
+      members = (await this.deps.rest.getBridge(bridgeId)).channels;
+    } catch (err) {
+      if (isAriError(err, 404)) return; // already gone: its BridgeDestroyed does the rest
+      throw err;
+    }
+    if (this.deps.transfers.isClaimed(bridgeId)) return;
+    const live = await this.liveParties(members);
+    if (live.length >= 2) return;
+    // Whoever takes the bridge out of the set tears the call down, once.
+    if (!this.bridges.delete(bridgeId)) return;
+    this.log.info({ bridgeId, remaining: live }, 'call over: hanging up the last party and deleting the bridge');
+    await Promise.all([...live.map((id) => this.hangUp(id, 'normal')), this.destroyBridge(bridgeId)]);
+  }
+
+  /** Channels not hanging up; one Asterisk lists but the registry does not know yet counts as live. */
+  private async liveParties(channelIds: readonly string[]): Promise<string[]> {
+    const live: string[] = [];
+    for (const id of channelIds) {
+      const c = await this.deps.registry.store.getChannel(id);
+      if (!c?.hangingUp) live.push(id);
+    }
+    return live;
   }
 
   private onStasisStart(channel: Channel, args: string[]): void {
@@ -170,8 +195,12 @@ export class CallRouter implements PendingDials {
       await this.deps.rest.answer(callerId);
       log.info({ bridgeId, calleeChannelId: calleeId }, 'call connected');
     } catch (err) {
+      // A party that hung up meanwhile has had its call ended by reconcile already.
+      if (!this.bridges.delete(bridgeId)) {
+        log.info({ bridgeId, err }, 'a party hung up while the call was being connected');
+        return;
+      }
       log.error({ err, bridgeId }, 'could not connect the call; hanging up both parties');
-      this.bridges.delete(bridgeId);
       await Promise.all([this.hangUp(callerId, 'failure'), this.hangUp(calleeId, 'normal'), this.destroyBridge(bridgeId)]);
     }
   }

@@ -3,7 +3,7 @@
 // (bridge membership), and what was hung up.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { membersOf, referAttended, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness } from './harness.js';
+import { membersOf, referAttended, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness, transferFinished } from './harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -21,7 +21,7 @@ describe('attended transfer', () => {
     const refer = h.emu.sendRefer(calls.bobFirst.id, { kind: 'attended', destination: '1003', replaces: replacesFor(h, calls.bobConsult.id) });
 
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.alice.id, calls.carol.id));
     expect(h.emu.channel(calls.bobFirst.id)).toBeUndefined();
     expect(h.emu.channel(calls.bobConsult.id)).toBeUndefined();
@@ -63,7 +63,7 @@ describe('attended transfer', () => {
     const refer = h.emu.sendRefer(calls.bobFirst.id, { kind: 'attended', destination: '1003', replaces: replacesFor(h, calls.bobConsult.id) });
 
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(echoedAtHangup).toBe(true);
     expect(h.emu.channel(calls.bobConsult.id)).toBeUndefined();
     expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.alice.id, calls.carol.id));
@@ -86,7 +86,7 @@ describe('attended transfer', () => {
       resolvable: false,
     });
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.alice.id, calls.carol.id));
     expect(h.emu.channel(calls.bobFirst.id)).toBeUndefined();
     expect(h.emu.channel(calls.bobConsult.id)).toBeUndefined();
@@ -102,7 +102,7 @@ describe('attended transfer', () => {
       replaces: { callId: 'no-such-call@192.0.2.1', fromTag: 'a', toTag: 'b' },
     });
     expect(await refer.waitForTermination()).toEqual([100, 503]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(membersOf(h, calls.originalBridge)).toEqual(sorted(calls.alice.id, calls.bobFirst.id));
     expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.bobConsult.id, calls.carol.id));
     expect(h.emu.hangups).toEqual([]);
@@ -136,7 +136,7 @@ describe('attended transfer', () => {
     const calls = await setUpAttendedCalls(h);
     const refer = h.emu.sendRefer(calls.bobFirst.id, { kind: 'attended', destination: '1003', replaces: replacesFor(h, calls.bobConsult.id) });
     await refer.waitForTermination();
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     // Asterisk echoed both progress calls as ChannelTransfer events with a state.
     const echoes = h.emu.events.filter((e) => e.type === 'ChannelTransfer' && 'state' in e);
     expect(echoes.map((e) => (e as { state: string }).state)).toEqual(['channel_progress', 'channel_answered']);
@@ -154,7 +154,7 @@ describe('attended transfer', () => {
     expect(await refer.waitForTermination()).toEqual([100, 503]);
     expect(h.emu.events.filter((e) => e.type === 'ChannelTransfer' && !('state' in e))).toHaveLength(2);
 
-    await waitUntil(() => h.finished.length === 1, 'the first transfer to finish');
+    await transferFinished(h);
     await h.service.transfers.idle();
     expect(h.logs.lines.filter((l) => l.msg === 'transfer requested')).toHaveLength(1);
     expect(h.finished[0]).toMatchObject({ result: 'abandoned' });
@@ -175,7 +175,7 @@ describe('attended transfer', () => {
 
     const refer = h.emu.sendRefer(calls.bobFirst.id, { kind: 'attended', destination: '1003', replaces: replacesFor(h, calls.bobConsult.id) });
     expect(await refer.waitForTermination()).toEqual([100, 503]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     // alice was moved, then moved back: everyone is where they were.
     expect(membersOf(h, calls.originalBridge)).toEqual(sorted(calls.alice.id, calls.bobFirst.id, dave.id));
     expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.bobConsult.id, calls.carol.id));

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Channel } from '../../src/ari/models.js';
-import { membersOf, startHarness, twoPartyCall, waitUntil, type Harness } from './harness.js';
+import { membersOf, startHarness, twoPartyCall, waitUntil, type Harness, transferFinished } from './harness.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -30,8 +30,7 @@ function transferLeg() {
 }
 
 async function finished() {
-  await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
-  return h.finished[0]!;
+  return transferFinished(h);
 }
 
 const sorted = (...ids: string[]) => ids.slice().sort();

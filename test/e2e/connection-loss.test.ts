@@ -22,7 +22,7 @@ import type { TransferSummary } from '../../src/transfer/observer.js';
 import { AriEmulator } from '../emulator/index.js';
 import { captureLogs } from '../helpers/log-capture.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { membersOf, twoPartyCall, waitUntil, type Harness } from './harness.js';
+import { membersOf, twoPartyCall, waitUntil, type Harness, transferFinished } from './harness.js';
 
 let emu: AriEmulator | undefined;
 let proxy: TcpProxy | undefined;
@@ -84,7 +84,7 @@ describe('the events connection lost without Asterisk noticing', () => {
     h.proxy.refuse(false);
 
     expect(await refer.waitForTermination(5000)).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(h.finished[0]).toMatchObject({ result: 'completed', sipfrags: [100, 200] });
     expect(membersOf(h, call.bridgeId)).toEqual([call.alice.id, leg].sort());
     expect(h.emu.channel(call.bob.id)).toBeUndefined();

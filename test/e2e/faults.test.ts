@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AriEmulator, type ReferHandle } from '../emulator/index.js';
 import { ari, connectEvents } from '../emulator/test-helpers.js';
-import { membersOf, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness, twoPartyCall } from './harness.js';
+import { membersOf, replacesFor, setUpAttendedCalls, startHarness, waitUntil, type Harness, twoPartyCall, transferFinished } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -40,9 +40,8 @@ async function aliceTalksToBob(hh: Harness) {
 const transferLegs = (hh: Harness) => hh.emu.channels().filter((c) => c.id.startsWith('transfer-'));
 
 async function finished(hh: Harness, n = 1) {
-  await waitUntil(() => hh.finished.length >= n, 'the transfer to finish', 5000);
   await hh.service.transfers.idle();
-  return hh.finished[n - 1]!;
+  return transferFinished(hh, n, 5000);
 }
 
 /** Every bridge with exactly one channel in it: a party left talking to nobody. */

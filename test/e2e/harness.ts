@@ -60,6 +60,29 @@ export async function waitUntil(predicate: () => boolean | Promise<boolean>, wha
   }
 }
 
+/**
+ * Waits until Asterisk and the service are both quiet: every answered REST
+ * request's events and hangups have happened (a real Asterisk often answers
+ * first, see the emulator's order mode) and the service sent nothing more
+ * meanwhile. Assert on channels and bridges after this, not right after a
+ * transfer finished.
+ */
+export async function quiescent(h: Pick<Harness, 'emu'>): Promise<void> {
+  for (;;) {
+    const sent = h.emu.requests.length;
+    await h.emu.settled();
+    await new Promise((r) => setTimeout(r, 10));
+    if (h.emu.requests.length === sent) return;
+  }
+}
+
+/** Waits until `count` transfers have finished and everything they caused has happened. */
+export async function transferFinished(h: Harness, count = 1, timeoutMs = 3000): Promise<TransferSummary> {
+  await waitUntil(() => h.finished.length >= count, count === 1 ? 'the transfer to finish' : `${count} transfers to finish`, timeoutMs);
+  await quiescent(h);
+  return h.finished[count - 1]!;
+}
+
 /** Call legs of DESIGN.md's schema: A --- bridge1 --- B (held), C --- bridge2 --- D (consultation). */
 export interface AttendedCalls {
   alice: Channel; // A, the transferee
@@ -118,8 +141,7 @@ export async function referAttended(h: Harness, sourceId: string, replacedId: st
     ...(opts.resolvable === false ? { resolvable: false } : {}),
   });
   const sipfrags = await refer.waitForTermination();
-  await waitUntil(() => h.finished.length > done, 'the service to finish the transfer');
-  return { sipfrags, summary: h.finished[done]! };
+  return { sipfrags, summary: await transferFinished(h, done + 1) };
 }
 
 /**

@@ -6,7 +6,7 @@
 // application's business.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RequestRecord } from '../emulator/index.js';
-import { originates, membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+import { originates, membersOf, startHarness, waitUntil, type Harness, transferFinished } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -125,7 +125,7 @@ describe('hold on a routed call (ROUTING=dial)', () => {
 
     emu.phoneAnswers(carolLeg);
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h!.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h!);
     expect(h!.finished[0]).toMatchObject({ kind: 'blind', result: 'completed', sipfrags: [100, 200], sourceChannelId: bobLeg });
 
     await waitUntil(() => emu.channel(bobLeg) === undefined, "bob's leg to be hung up");

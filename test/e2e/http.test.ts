@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startHttpServer, type HttpServer } from '../../src/http/server.js';
 import { AriEmulator } from '../emulator/index.js';
-import { referAttended, setUpAttendedCalls, startHarness, waitUntil, type Harness } from './harness.js';
+import { referAttended, setUpAttendedCalls, startHarness, waitUntil, type Harness, transferFinished } from './harness.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -212,7 +212,7 @@ describe('HTTP API: metrics, calls, transfers', () => {
 
     emu.phoneAnswers(leg()!.id);
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h!.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h!);
     const done = await get('/transfers');
     expect(done.json.inFlight).toEqual([]);
     expect(done.json.finished).toMatchObject([{ transferId: t.transferId, kind: 'blind', result: 'completed', sipfrags: [100, 200] }]);

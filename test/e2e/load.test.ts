@@ -26,7 +26,7 @@ import { TransferService } from '../../src/service.js';
 import type { TransferResult } from '../../src/transfer/flow.js';
 import type { TransferStart, TransferSummary } from '../../src/transfer/observer.js';
 import { AriEmulator, type EndpointBehaviour, type ReferHandle } from '../emulator/index.js';
-import { waitUntil } from './harness.js';
+import { quiescent, waitUntil } from './harness.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 const CALLS = 500;
@@ -479,6 +479,7 @@ async function playRound(round: number): Promise<void> {
     throw new Error(`${err.message}: ${open.length} still open, e.g. ${open.slice(0, 5).join('; ')}`);
   });
   await waitUntil(() => service.transfers.activeCount === 0 && finished.length === started.length, 'every transfer to finish', 20_000);
+  await quiescent(rig);
 
   // One transfer per REFER.
   const bySource = new Map(finished.map((s) => [s.sourceChannelId, s]));

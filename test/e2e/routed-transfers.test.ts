@@ -4,7 +4,7 @@
 // rings (semi-attended).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatedChannel } from '../emulator/index.js';
-import { membersOf, replacesFor, startHarness, waitUntil, type Harness } from './harness.js';
+import { membersOf, replacesFor, startHarness, waitUntil, type Harness, transferFinished } from './harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -48,7 +48,7 @@ describe('transfers of routed calls', () => {
 
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1 && h.emu.bridges().length === 1, 'the transfer to finish');
+    await transferFinished(h);
 
     expect(membersOf(h, consultBridge)).toEqual(sorted(alice.id, carolLeg.id));
     expect(h.emu.channel(alice.id)?.mohPlaying).toBe(false);
@@ -59,7 +59,8 @@ describe('transfers of routed calls', () => {
     // The new call ends like any other: alice hangs up, carol is hung up.
     h.emu.phoneHangsUp(alice.id);
     await waitUntil(() => h.emu.channels().length === 0 && h.emu.bridges().length === 0, 'the call to be cleared');
-    await waitUntil(async () => (await h.service.registry.store.counts()).channels === 0, 'the registry to empty');
+    // The registry learns of the last bridge's end from BridgeDestroyed, which may follow the DELETE's 204.
+    await waitUntil(async () => (await h.service.registry.store.counts()).bridges === 0, 'the registry to see the bridge go');
     expect(await h.service.registry.store.counts()).toEqual({ channels: 0, bridges: 0, callIds: 0 });
   });
 
@@ -78,7 +79,7 @@ describe('transfers of routed calls', () => {
     });
     await waitUntil(() => refer !== undefined, 'the consultation call to be answered');
     expect(await refer!.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1 && h.emu.bridges().length === 1, 'the transfer to finish');
+    await transferFinished(h);
     const carolLeg = legTo('carol')!;
     expect(membersOf(h, carolLeg.bridgeId!)).toEqual(sorted(alice.id, carolLeg.id));
     expect(h.emu.bridge(bridgeId)).toBeUndefined();
@@ -96,7 +97,7 @@ describe('transfers of routed calls', () => {
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
     await waitUntil(() => h.emu.channel(alice.id)?.ringing === true, 'alice to hear carol ringing');
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
 
     expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carolLeg.id));
     expect(h.emu.channel(alice.id)?.ringing).toBe(false);
@@ -113,17 +114,15 @@ describe('transfers of routed calls', () => {
     const consult = h.emu.phoneCalls({ endpoint: 'bob', exten: 'carol', callerName: 'Bob' });
     await waitUntil(() => legTo('carol')?.state === 'Ringing', 'carol to ring');
     const carolLeg = legTo('carol')!;
-    // Asterisk sends the 200 NOTIFY, and its echo, only 200 ms after the request, as under load.
-    h.emu.delayNext({ method: 'POST', path: /\/transfer_progress$/, query: { states: 'channel_answered' }, delayMs: 200 });
+    // Asterisk answers the request for the 200 at once, but its echo (the NOTIFY being
+    // built from the replaced leg) reaches the service only 200 ms later, as under load.
+    h.emu.respondFirst({ method: 'POST', path: /\/transfer_progress$/, query: { states: 'channel_answered' }, eventsAfterMs: 200 });
+    const echoReceived = () => h.logs.lines.some((l) => l.msg === 'transfer progress echoed by Asterisk' && l.state === 'channel_answered');
     let echoedAtHangup: boolean | undefined;
-    h.emu.beforeNext({
-      method: 'DELETE',
-      path: new RegExp(`^/channels/${consult.id}$`),
-      run: () => (echoedAtHangup = h.emu.events.some((e) => e.type === 'ChannelTransfer' && (e as { state?: string }).state === 'channel_answered')),
-    });
+    h.emu.beforeNext({ method: 'DELETE', path: new RegExp(`^/channels/${consult.id}$`), run: () => (echoedAtHangup = echoReceived()) });
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(echoedAtHangup).toBe(true);
     expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carolLeg.id));
     expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(alice.id, carolLeg.id));
@@ -137,7 +136,7 @@ describe('transfers of routed calls', () => {
 
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
     expect(await refer.waitForTermination()).toEqual([100, 503]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
 
     expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, bobLeg.id));
     expect(h.emu.channel(alice.id)?.ringing).toBe(false);
@@ -150,7 +149,7 @@ describe('transfers of routed calls', () => {
     h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 20 });
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'blind', destination: 'carol' });
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     const carol = h.emu.channels().find((c) => c.name.startsWith('PJSIP/carol-'))!;
     expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carol.id));
 
@@ -164,7 +163,7 @@ describe('transfers of routed calls', () => {
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'blind', destination: 'carol' });
     await waitUntil(() => refer.sipfrags.length === 1, '100 Trying');
     h.emu.phoneHangsUp(bobLeg.id);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     // Nobody to go back to: the call is over for alice too.
     await waitUntil(() => h.emu.channel(alice.id) === undefined && h.emu.bridges().length === 0, 'alice to be hung up');
     expect(h.emu.channels()).toEqual([]);
@@ -189,10 +188,30 @@ describe('transfers of routed calls', () => {
     const refer = h.emu.sendRefer(bobLeg.id, { kind: 'blind', destination: 'carol' });
     await waitUntil(() => refer.sipfrags.length === 1, '100 Trying');
     h.emu.phoneHangsUp(bobLeg.id);
-    await waitUntil(() => h.finished.length === 1, 'the transfer to finish');
+    await transferFinished(h);
     expect(h.finished[0]).toMatchObject({ result: 'completed' });
     const carol = h.emu.channels().find((c) => c.name.startsWith('PJSIP/carol-'))!;
     expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carol.id));
+  });
+
+  it('blind, bob gone, Asterisk answers the move before it reports carol in the call: alice still talks to carol', async () => {
+    const { alice, bobLeg, bridgeId } = await aliceCallsBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 5 });
+    const refer = h.emu.sendRefer(bobLeg.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => refer.sipfrags.length === 1, '100 Trying');
+    h.emu.phoneHangsUp(bobLeg.id);
+    await waitUntil(() => h.emu.channel(bobLeg.id) === undefined, 'bob to be gone');
+    // The transfer ends while carol's ChannelEnteredBridge is still on its way: the
+    // router must not take alice for the last party of the call.
+    h.emu.respondFirst({ method: 'POST', path: new RegExp(`^/bridges/${bridgeId}/addChannel$`), eventsAfterMs: 150 });
+    await transferFinished(h);
+    expect(h.finished[0]).toMatchObject({ result: 'completed' });
+    const carol = h.emu.channels().find((c) => c.name.startsWith('PJSIP/carol-'))!;
+    expect(membersOf(h, bridgeId)).toEqual(sorted(alice.id, carol.id));
+    expect(h.emu.hangups.map((x) => x.channelId)).toEqual([bobLeg.id]);
+
+    h.emu.phoneHangsUp(alice.id);
+    await waitUntil(() => h.emu.channels().length === 0 && h.emu.bridges().length === 0, 'the call to be cleared');
   });
 });
 

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { RequestRecord } from '../emulator/index.js';
-import { originates, membersOf, startHarness, waitUntil, type Harness } from './harness.js';
+import { originates, membersOf, quiescent, startHarness, waitUntil, type Harness } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -124,6 +124,27 @@ describe('routing a call (ROUTING=dial)', () => {
       [call.legId, 16, 'ari'],
     ]);
     expect(emu.requests.filter((r) => r.method === 'DELETE' && r.path === `/bridges/${call.bridgeId}`).map((r) => r.status)).toEqual([204]);
+    await registryEmpty(h!);
+  });
+
+  it('the caller hangs up just as the callee answers, before the call is connected: the callee is hung up, the bridge deleted once', async () => {
+    const { emu } = await start();
+    const alice = emu.phoneCalls({ endpoint: 'alice', exten: 'carol' });
+    // Both are in the bridge; alice's BYE lands before the router answers her.
+    emu.beforeNext({ method: 'POST', path: new RegExp(`^/channels/${alice.id}/answer$`), run: () => emu.phoneHangsUp(alice.id) });
+    // Its 404 comes after the hangup's events, which already end the call.
+    emu.delayNext({ method: 'POST', path: new RegExp(`^/channels/${alice.id}/answer$`), delayMs: 100, effect: 'on-arrival' });
+    await waitUntil(() => emu.hangups.length === 2 && emu.bridges().length === 0, 'the call to be torn down');
+    const legId = legIdOf(originates(h!)[0]!);
+    expect(emu.hangups.map((x) => [x.channelId, x.cause, x.by])).toEqual([
+      [alice.id, 16, 'phone'],
+      [legId, 16, 'ari'],
+    ]);
+    await waitUntil(() => emu.requests.some((r) => r.path === `/channels/${alice.id}/answer`), 'the late answer to be refused');
+    expect(emu.requests.find((r) => r.path === `/channels/${alice.id}/answer`)?.status).toBe(404);
+    await quiescent(h!);
+    expect(emu.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/bridges/')).map((r) => r.status)).toEqual([204]);
+    expect(emu.channels()).toEqual([]);
     await registryEmpty(h!);
   });
 

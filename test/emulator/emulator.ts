@@ -21,6 +21,7 @@ import type {
   FailureInjection,
   RandomFailure,
   RequestHook,
+  ResponseFirst,
   HangupRecord,
   ReferHandle,
   ReferSpec,
@@ -313,6 +314,11 @@ export class AriEmulator {
   /** Runs `run` (a scenario step) just before the next matching REST request is carried out. */
   beforeNext(h: RequestHook): void {
     this.server.beforeNext(h);
+  }
+
+  /** The next matching REST request is answered first, its events follow `eventsAfterMs` later. */
+  respondFirst(r: ResponseFirst): void {
+    this.server.respondFirst(r);
   }
 
   /** From now on each matching REST request fails with probability `rate` (seeded); `undefined` stops it. */

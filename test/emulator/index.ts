@@ -11,6 +11,7 @@ export type {
   FailureInjection,
   RandomFailure,
   RequestHook,
+  ResponseFirst,
   RequestMatch,
   HangupBy,
   HangupRecord,

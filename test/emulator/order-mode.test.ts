@@ -124,6 +124,28 @@ describe('REST response / event order mode', () => {
     expect(orders.some((o, i) => o === 'response-first' && !destroyedBeforeResponse[i])).toBe(true);
   });
 
+  it('respondFirst: without any seed, that one request is answered first and its events follow eventsAfterMs later', async () => {
+    emu = await AriEmulator.start();
+    events = await connectEvents(emu);
+    const ws = events;
+    emu.respondFirst({ method: 'POST', path: /^\/bridges\/late$/, eventsAfterMs: 60 });
+    const created = () => ws.events.some((e) => e.type === 'BridgeCreated' && (e.bridge as { id: string }).id === 'late');
+    let createdAtResponse: boolean | undefined;
+    const r = await post(emu.url, '/bridges/late', 'POST', () => (createdAtResponse = created()));
+    expect(r.status).toBe(200);
+    expect(createdAtResponse).toBe(false);
+    await new Promise((done) => setTimeout(done, 30));
+    expect(created()).toBe(false); // still held, 30 ms into the 60
+    await events.waitFor('BridgeCreated', (e) => (e.bridge as { id: string }).id === 'late');
+    expect(performance.now() - r.at).toBeGreaterThanOrEqual(55);
+    // Only the next matching request: the one after it is events first again.
+    await post(emu.url, '/bridges/late2');
+    expect(emu.requests.map((q) => [q.path, q.order ?? 'events-first'])).toEqual([
+      ['/bridges/late', 'response-first'],
+      ['/bridges/late2', 'events-first'],
+    ]);
+  });
+
   it('keeps each socket in emission order while events are held', async () => {
     emu = await AriEmulator.start({ orderSeed: 3 });
     events = await connectEvents(emu);

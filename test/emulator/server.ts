@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { EventHub, EventSocket } from './events.js';
 import type { RestRequest, RestResponse, RestRouter } from './rest.js';
-import type { DelayInjection, FailureInjection, RandomFailure, RequestHook, RequestMatch, RequestRecord } from './types.js';
+import type { DelayInjection, FailureInjection, RandomFailure, RequestHook, RequestMatch, RequestRecord, ResponseFirst } from './types.js';
 import { reasonPhrase } from './util.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 import { ResponseOrder } from './order.js';
@@ -29,6 +29,7 @@ export class AriHttpServer {
   private readonly failures: (FailureInjection & { remaining: number })[] = [];
   private readonly delays: (DelayInjection & { remaining: number })[] = [];
   private readonly hooks: (RequestHook & { remaining: number })[] = [];
+  private readonly responseFirsts: (ResponseFirst & { remaining: number })[] = [];
   private random: (RandomFailure & { next: () => number }) | undefined;
   /** Per-request order of response and events; undefined: events first, always. */
   private readonly order: ResponseOrder | undefined;
@@ -73,6 +74,10 @@ export class AriHttpServer {
 
   beforeNext(h: RequestHook): void {
     this.hooks.push({ ...h, method: h.method.toUpperCase(), remaining: h.times ?? 1 });
+  }
+
+  respondFirst(r: ResponseFirst): void {
+    this.responseFirsts.push({ ...r, method: r.method.toUpperCase(), remaining: r.times ?? 1 });
   }
 
   failRandomly(f: RandomFailure | undefined): void {
@@ -191,10 +196,12 @@ export class AriHttpServer {
     const effectLate = delay !== undefined && (delay.effect ?? 'on-response') === 'on-response';
     // The events of an 'on-arrival' delay go out at once, only the answer is late.
     const orderFree = delay?.effect !== 'on-arrival';
+    const forced = this.take(this.responseFirsts, method, path, loggedQuery);
     let release: (() => void) | undefined;
     const carryOut = (): RestResponse => {
       runHook();
-      release = orderFree ? this.order?.draw() : undefined;
+      if (forced) release = this.opts.hub.holdDelivery();
+      else release = orderFree ? this.order?.draw() : undefined;
       return this.handle(release ? { ...restReq, responseFirst: true } : restReq);
     };
     // A channel's commands run one at a time, in order (res_stasis control queue): while a
@@ -217,7 +224,8 @@ export class AriHttpServer {
     if (delay?.effect === 'on-arrival' && !(await this.late(delay.delayMs))) return;
     record(out.status, delay ? 'delay' : undefined, release ? 'response-first' : undefined);
     send(res, out);
-    if (release) this.order?.releaseAfter(res, release);
+    if (release && forced) this.releaseLater(res, release, forced.eventsAfterMs);
+    else if (release) this.order?.releaseAfter(res, release);
   }
 
   private handle(req: RestRequest): RestResponse {
@@ -230,6 +238,13 @@ export class AriHttpServer {
   }
 
   /** Waits `ms`; false when the server closed meanwhile (the request is then dropped). */
+  /** respondFirst: the held events go `ms` after the response has been handed to the socket. */
+  private releaseLater(res: ServerResponse, release: () => void, ms: number): void {
+    const go = (): void => void this.late(ms).then(release);
+    if (res.writableFinished) go();
+    else res.once('finish', go);
+  }
+
   private late(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {

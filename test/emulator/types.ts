@@ -253,6 +253,15 @@ export interface DelayInjection extends RequestMatch {
 }
 
 /**
+ * `emu.respondFirst()`: the next matching request is answered before the events it causes,
+ * which follow `eventsAfterMs` after the response was written (a real Asterisk often answers
+ * first). Seeded order mode or not, this request's order is the test's: it controls the timing.
+ */
+export interface ResponseFirst extends RequestMatch {
+  eventsAfterMs: number;
+}
+
+/**
  * `emu.beforeNext()`: runs `run` (a scenario step, e.g. a phone hanging up) just before the
  * next matching request is carried out, as if both happened at the same instant in Asterisk:
  * the request then sees the world `run` left behind. Nothing else about the request changes.
