@@ -1,8 +1,8 @@
-// What every transfer flow (attended, blind) is handed by the handler.
+// What the handler hands each transfer's run (runner.ts): the event, the
+// service's parts, and the handler's own services (progress, echo, claims).
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
 import type { AllEnded } from '../calls/channel-watch.js';
-import type { TopologySnapshot } from './attended-plan.js';
-import { gatherTopology } from './topology.js';
+import type { TransferResult } from './machine.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { ChannelEndWatch } from '../calls/channel-watch.js';
 import type { Dialer } from '../calls/dialer.js';
@@ -13,8 +13,7 @@ import type { CallRegistry } from '../registry/call-registry.js';
 import type { DestinationPolicy } from './policy.js';
 import type { ProgressResult } from './progress.js';
 
-export type TransferKind = 'attended' | 'blind';
-export type TransferResult = 'completed' | 'rejected' | 'failed' | 'abandoned';
+export type { TransferKind, TransferResult } from './machine.js';
 
 export type TransferRest = Pick<
   AriRestClient,
@@ -60,33 +59,6 @@ export interface FlowContext {
 export interface FlowOutcome {
   result: TransferResult;
   reason?: string;
-}
-
-export interface OpenedTransfer {
-  topology: TopologySnapshot;
-  /** The transferer's channel was gone before the 100 Trying: Asterisk told the phone 503 itself. */
-  transfererGone: boolean;
-}
-
-/**
- * The opening every transfer shares: 100 Trying at once (the phone hears
- * nothing until we speak) while the registry is read.
- */
-export async function openTransfer(ctx: FlowContext): Promise<OpenedTransfer> {
-  const [trying, topology] = await Promise.all([
-    ctx.progress('channel_progress'),
-    gatherTopology(ctx.event, ctx.deps.registry, ctx.deps.pendingDials),
-  ]);
-  return { topology, transfererGone: trying === 'channel-gone' };
-}
-
-export const TRANSFERER_GONE: FlowOutcome = { result: 'abandoned', reason: 'the transferer hung up before the transfer started' };
-
-/** A plan that cannot be carried out: the phone hears 503, nothing was touched. */
-export async function rejectPlan(ctx: FlowContext, kind: TransferKind, rejection: { reason: string; detail: string }): Promise<FlowOutcome> {
-  ctx.log.warn({ step: 'rejected', reason: rejection.reason, detail: rejection.detail }, `${kind} transfer rejected`);
-  await ctx.progress('channel_unavailable');
-  return { result: 'rejected', reason: rejection.detail };
 }
 
 /**

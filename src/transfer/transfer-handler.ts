@@ -10,9 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
 import type { Logger } from '../logger.js';
-import { attendedTransfer } from './attended-transfer.js';
-import { blindTransfer } from './blind-transfer.js';
 import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
+import { kindOf } from './machine.js';
+import { runTransfer } from './runner.js';
 import { notifyAll, stepReportingLogger, type TransferObserver, type TransferSummary } from './observer.js';
 import { SIPFRAG_OF, sendProgress, type ProgressResult } from './progress.js';
 
@@ -117,7 +117,7 @@ export class TransferHandler {
     const transferId = randomUUID().slice(0, 8);
     const source = event.referred_by.source_channel;
     const dest = event.refer_to.requested_destination;
-    const kind: TransferKind = dest.protocol_id ? 'attended' : 'blind';
+    const kind: TransferKind = kindOf(event);
     const sourceCallId = source.protocol_id || undefined;
     const observers = this.deps.observers;
     const log = stepReportingLogger(this.log.child({ transferId, kind, sourceChannelId: source.id, sourceCallId }), (s) =>
@@ -159,7 +159,7 @@ export class TransferHandler {
 
     let outcome: FlowOutcome;
     try {
-      outcome = kind === 'attended' ? await attendedTransfer(ctx) : await blindTransfer(ctx);
+      outcome = await runTransfer(ctx);
     } catch (err) {
       // A bug, not an ARI failure: still never leave the phone waiting.
       log.error({ err }, 'transfer crashed');

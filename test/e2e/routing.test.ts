@@ -172,6 +172,7 @@ describe('routing a call (ROUTING=dial)', () => {
       const alice = emu.phoneCalls({ endpoint: 'alice', exten: 'carol' });
 
       await waitUntil(() => emu.channel(alice.id) === undefined, 'the caller to be hung up');
+      await quiescent(h!);
       const legId = legIdOf(originates(h!)[0]!);
       expect(emu.hangups.map((x) => [x.channelId, x.cause, x.by])).toEqual([
         [legId, legCause, 'phone'],
@@ -188,6 +189,7 @@ describe('routing a call (ROUTING=dial)', () => {
       const alice = emu.phoneCalls({ endpoint: 'alice', exten: 'carol' });
 
       await waitUntil(() => emu.channel(alice.id) === undefined, 'the caller to be hung up');
+      await quiescent(h!);
       expect(originates(h!).map((r) => r.status)).toEqual([500]);
       expect(emu.hangups.map((x) => [x.channelId, x.cause, x.by])).toEqual([[alice.id, 1, 'ari']]);
       expect(emu.channels()).toEqual([]);
@@ -203,6 +205,7 @@ describe('routing a call (ROUTING=dial)', () => {
       await waitUntil(() => emu.channel(legId)?.state === 'Ringing', 'carol to ring');
 
       await waitUntil(() => emu.channel(alice.id) === undefined, 'the caller to be hung up', 5000);
+      await quiescent(h!);
       expect(emu.channel(legId)).toBeUndefined();
       const causes = new Map(emu.hangups.map((x) => [x.channelId, x.cause]));
       expect(causes.get(alice.id)).toBe(19);
@@ -223,6 +226,7 @@ describe('routing a call (ROUTING=dial)', () => {
 
     emu.phoneHangsUp(alice.id);
     await waitUntil(() => emu.channel(legId) === undefined, 'the ringing leg to be cancelled');
+    await quiescent(h!);
     expect(emu.hangups.map((x) => [x.channelId, x.by])).toEqual([
       [alice.id, 'phone'],
       [legId, 'ari'],
@@ -239,6 +243,7 @@ describe('routing a call (ROUTING=dial)', () => {
       const alice = emu.phoneCalls({ endpoint: 'alice', exten });
 
       await waitUntil(() => emu.channel(alice.id) === undefined, 'the caller to be hung up');
+      await quiescent(h!);
       expect(emu.hangups.map((x) => [x.channelId, x.cause, x.by])).toEqual([[alice.id, 1, 'ari']]);
       expect(originates(h!)).toEqual([]);
       expect(h!.logs.lines.find((l) => l.msg === 'call to an extension that cannot be dialled; hanging up')).toMatchObject({

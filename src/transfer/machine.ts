@@ -1,0 +1,339 @@
+// A transfer as a state table, in the manner of Asterisk's bridge_basic.c:
+// each state says what is being done; `next` (pure) takes a transfer and
+// what just happened to it (a stimulus) to its next state; the runner
+// (runner.ts) carries out a state's effects when the transfer enters it and
+// reports how they went as the next stimulus. Plans are data (blind-plan.ts,
+// attended-plan.ts); nothing here touches ARI.
+//
+//   requested ─┬─ blind ──────────────▶ checking ──allowed──▶ dialing ──answered──▶ joining ──joined──▶ finishing ─▶ completed
+//              │                           │ refused           │ failed, transferees    │ could not join       │
+//              │                           ▼                   │ gone, shutdown         ▼                      ├─▶ failed
+//              │                       finishing               └──▶ unwinding ──▶ finishing                    ├─▶ rejected
+//              ├─ attended, consultation call ringing ──────▶ dialing (its ringing leg, taken over)            │
+//              ├─ attended, both calls up ──▶ moving ──moved──▶ finishing ─────────────────────────────────────┘
+//              │                               └─ a move failed (undone) ──▶ finishing
+//              ├─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
+//              └─ attended, transferer gone before 100 Trying ──▶ abandoned (Asterisk told the phone itself)
+import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { DialFailure } from '../calls/dialer.js';
+import { planAttended, type AttendedPlan, type TopologySnapshot } from './attended-plan.js';
+import { planBlind } from './blind-plan.js';
+import type { ProgressResult } from './progress.js';
+
+export type TransferKind = 'attended' | 'blind';
+export type TransferResult = 'completed' | 'rejected' | 'failed' | 'abandoned';
+
+/** A REFER with Replaces is an attended transfer; without, blind. */
+export function kindOf(event: ChannelTransferEvent): TransferKind {
+  return event.refer_to.requested_destination.protocol_id ? 'attended' : 'blind';
+}
+
+export enum TransferState {
+  /** The REFER was accepted: 100 Trying goes out while the registry is read. */
+  Requested = 'requested',
+  /** Blind: the policy decides whether the destination may be dialled. */
+  Checking = 'checking',
+  /** A new leg rings for the transferees, who hear ringback or music. */
+  Dialing = 'dialing',
+  /** The new leg answered: it joins the transferees, the transferer leaves. */
+  Joining = 'joining',
+  /** Attended: the transferees move into the target's bridge (undone if a move fails). */
+  Moving = 'moving',
+  /** The new leg did not make it: it is cancelled, the transferees' ringback or music stops. */
+  Unwinding = 'unwinding',
+  /** The final sipfrag goes out; the phone's legs go once Asterisk has sent it. */
+  Finishing = 'finishing',
+  Completed = 'completed',
+  Failed = 'failed',
+  Rejected = 'rejected',
+  Abandoned = 'abandoned',
+}
+
+/** A transfer to a leg that is still ringing: blind (a leg we place) or semi-attended (the consultation call's). */
+export interface LegPlan {
+  sourceId: string;
+  sourceBridgeId: string;
+  transfereeIds: string[];
+  /** Blind: the destination to dial. */
+  destination?: string;
+  /** Semi-attended: the transferring phone's ringing consultation call, whose leg is taken over. */
+  replacedId?: string;
+  /** Blind: a busy or rejecting target is a "no" (603). Semi-attended: any failure is 503. */
+  busyIsDecline: boolean;
+}
+
+/** How a transfer ends: what the phone is told, then what goes. */
+export interface Ending {
+  result: Exclude<TransferResult, 'abandoned'>;
+  reason?: string;
+  /** The final state sent to the phone. */
+  sipfrag: TransferProgressState;
+  /** Music on hold we started on these, stopped together with the final state. */
+  stopMohOn: string[];
+  /** Hung up once the final state is sent (the phone gets the sipfrag before the BYE). */
+  afterNotify: string[];
+  /**
+   * Hung up once Asterisk has echoed the final state: Asterisk 22.10 reads
+   * the replaced leg while it builds that NOTIFY. With a bridge, the leg is
+   * taken out of it if it cannot be hung up.
+   */
+  afterEcho: { channelId: string; bridgeId?: string }[];
+  destroyBridges: string[];
+  /** Reason to record when the phone's channel was gone before the final state. */
+  ifTransfererGone?: string;
+}
+
+export type Transfer =
+  | { state: TransferState.Requested; event: ChannelTransferEvent }
+  | { state: TransferState.Checking; leg: LegPlan }
+  | { state: TransferState.Dialing; leg: LegPlan }
+  | { state: TransferState.Joining; leg: LegPlan }
+  | { state: TransferState.Unwinding; leg: LegPlan; cancel: string | undefined; ending: Ending }
+  | { state: TransferState.Moving; plan: AttendedPlan }
+  | { state: TransferState.Finishing; ending: Ending }
+  | TerminalTransfer;
+
+/** Over: nothing more happens to it. */
+export interface TerminalTransfer {
+  state: TransferState.Completed | TransferState.Failed | TransferState.Rejected | TransferState.Abandoned;
+  reason?: string;
+}
+
+export type Stimulus =
+  | { type: 'opened'; topology: TopologySnapshot; transfererGone: boolean }
+  | { type: 'policy'; allowed: true; transfereesGone: boolean }
+  | { type: 'policy'; allowed: false; rule: string; detail: string }
+  | { type: 'leg-answered' }
+  | { type: 'leg-failed'; failure: DialFailure; detail: string }
+  | { type: 'leg-lost' }
+  | { type: 'transferees-gone' }
+  | { type: 'shutdown' }
+  | { type: 'joined' }
+  | { type: 'join-failed' }
+  | { type: 'moved' }
+  | { type: 'move-failed'; step: string; error: string; undone: boolean }
+  | { type: 'unwound' }
+  | { type: 'finished'; sent: ProgressResult };
+
+/** A decision worth a log line (with its `step`, so observers see it too). */
+export interface Note {
+  level: 'info' | 'warn';
+  step: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface Transition {
+  transfer: Transfer;
+  note?: Note;
+}
+
+export const TERMINAL: ReadonlySet<TransferState> = new Set([
+  TransferState.Completed,
+  TransferState.Failed,
+  TransferState.Rejected,
+  TransferState.Abandoned,
+]);
+
+export function isTerminal(t: Transfer): t is TerminalTransfer {
+  return TERMINAL.has(t.state);
+}
+
+
+export class UnexpectedStimulus extends Error {
+  readonly code = 'ERR_TRANSFER_UNEXPECTED_STIMULUS';
+  constructor(state: TransferState, stimulus: Stimulus['type']) {
+    super(`transfer in state ${state} cannot take stimulus ${stimulus}`);
+  }
+}
+
+type Effects = 'stopMohOn' | 'afterNotify' | 'afterEcho' | 'destroyBridges';
+const noEffects = (): Pick<Ending, Effects> => ({ stopMohOn: [], afterNotify: [], afterEcho: [], destroyBridges: [] });
+
+function finishing(ending: Omit<Ending, Effects> & Partial<Pick<Ending, Effects>>): Transfer {
+  return { state: TransferState.Finishing, ending: { ...noEffects(), ...ending } };
+}
+
+/** The phone's other legs that go with the transfer (semi-attended: its ringing consultation call). */
+function phoneLegsOf(leg: LegPlan): Ending['afterEcho'] {
+  return leg.replacedId ? [{ channelId: leg.replacedId }] : [];
+}
+
+// busy and rejected are the callee's "no": the phone hears 603 Decline.
+function sipfragForFailure(leg: LegPlan, failure: DialFailure): TransferProgressState {
+  return leg.busyIsDecline && (failure === 'busy' || failure === 'rejected') ? 'channel_declined' : 'channel_unavailable';
+}
+
+export function next(t: Transfer, s: Stimulus): Transition {
+  switch (t.state) {
+    case TransferState.Requested:
+      if (s.type === 'opened') return kindOf(t.event) === 'blind' ? openBlind(t.event, s) : openAttended(t.event, s);
+      break;
+    case TransferState.Checking:
+      if (s.type !== 'policy') break;
+      if (!s.allowed) {
+        return {
+          transfer: finishing({ result: 'rejected', reason: `destination refused (${s.rule}): ${s.detail}`, sipfrag: 'channel_declined' }),
+        };
+      }
+      if (s.transfereesGone) {
+        return {
+          transfer: finishing({ result: 'failed', reason: 'the transferee hung up before the destination was dialled', sipfrag: 'channel_unavailable' }),
+        };
+      }
+      return { transfer: { state: TransferState.Dialing, leg: t.leg } };
+    case TransferState.Dialing:
+      switch (s.type) {
+        case 'leg-answered':
+          return { transfer: { state: TransferState.Joining, leg: t.leg } };
+        case 'leg-failed':
+          return unwind(t.leg, undefined, sipfragForFailure(t.leg, s.failure), `target ${s.failure}: ${s.detail}`);
+        case 'transferees-gone':
+          return unwind(t.leg, 'the transferee hung up while the target was ringing');
+        case 'shutdown':
+          return unwind(t.leg, 'the service is shutting down');
+        case 'leg-lost':
+          return {
+            transfer: finishing({
+              result: 'rejected',
+              reason: 'the consultation call stopped ringing before the transfer could take it over',
+              sipfrag: 'channel_unavailable',
+            }),
+            note: { level: 'warn', step: 'rejected', msg: 'semi-attended transfer: the consultation call stopped ringing meanwhile', fields: { replacedChannelId: t.leg.replacedId } },
+          };
+      }
+      break;
+    case TransferState.Joining:
+      if (s.type === 'joined') {
+        return {
+          // The transferer has left the bridge: its BYE follows the 200 sipfrag.
+          transfer: finishing({ result: 'completed', sipfrag: 'channel_answered', afterNotify: [t.leg.sourceId], afterEcho: phoneLegsOf(t.leg) }),
+        };
+      }
+      if (s.type === 'join-failed') {
+        return {
+          transfer: finishing({
+            result: 'failed',
+            reason: `the new leg could not join bridge ${t.leg.sourceBridgeId}`,
+            sipfrag: 'channel_unavailable',
+            afterEcho: phoneLegsOf(t.leg),
+          }),
+        };
+      }
+      break;
+    case TransferState.Unwinding:
+      if (s.type === 'unwound') return { transfer: { state: TransferState.Finishing, ending: t.ending } };
+      break;
+    case TransferState.Moving:
+      if (s.type === 'moved') {
+        const p = t.plan;
+        return {
+          transfer: finishing({
+            result: 'completed',
+            sipfrag: 'channel_answered',
+            stopMohOn: p.stopMohOn,
+            afterEcho: [{ channelId: p.replacedId, bridgeId: p.targetBridgeId }, { channelId: p.sourceId }],
+            destroyBridges: p.destroyBridges,
+            ifTransfererGone: 'transferer hung up before the 200 sipfrag',
+          }),
+        };
+      }
+      if (s.type === 'move-failed') {
+        const undo = s.undone ? 'undone' : 'NOT fully undone';
+        return { transfer: finishing({ result: 'failed', reason: `${s.step} failed (${s.error}); ${undo}`, sipfrag: 'channel_unavailable' }) };
+      }
+      break;
+    case TransferState.Finishing:
+      if (s.type === 'finished') {
+        const { result, reason, ifTransfererGone } = t.ending;
+        const why = s.sent === 'channel-gone' && ifTransfererGone ? ifTransfererGone : reason;
+        return { transfer: { state: TERMINAL_OF[result], ...(why !== undefined ? { reason: why } : {}) } };
+      }
+      break;
+    default:
+      break;
+  }
+  throw new UnexpectedStimulus(t.state, s.type);
+}
+
+const TERMINAL_OF = {
+  completed: TransferState.Completed,
+  failed: TransferState.Failed,
+  rejected: TransferState.Rejected,
+} as const;
+
+function unwind(leg: LegPlan, cancel: string | undefined, sipfrag: TransferProgressState = 'channel_unavailable', reason = cancel): Transition {
+  return {
+    transfer: {
+      state: TransferState.Unwinding,
+      leg,
+      cancel,
+      ending: { ...noEffects(), result: 'failed', ...(reason !== undefined ? { reason } : {}), sipfrag, afterEcho: phoneLegsOf(leg) },
+    },
+  };
+}
+
+function rejected(kind: TransferKind, rejection: { reason: string; detail: string }): Transition {
+  return {
+    transfer: finishing({ result: 'rejected', reason: rejection.detail, sipfrag: 'channel_unavailable' }),
+    note: { level: 'warn', step: 'rejected', msg: `${kind} transfer rejected`, fields: { reason: rejection.reason, detail: rejection.detail } },
+  };
+}
+
+function openBlind(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 'opened' }>): Transition {
+  const plan = planBlind(event, s.topology);
+  if (!plan.ok) return rejected('blind', plan);
+  const leg: LegPlan = {
+    sourceId: plan.sourceId,
+    sourceBridgeId: plan.sourceBridgeId,
+    transfereeIds: plan.transfereeIds,
+    destination: plan.destination,
+    busyIsDecline: true,
+  };
+  // It goes on when the transferer hung up right after the 202 (many phones
+  // do): the REFER was accepted, as in Asterisk's own core mode.
+  const gone = s.transfererGone || plan.transfererGone;
+  return {
+    transfer: { state: TransferState.Checking, leg },
+    ...(gone ? { note: { level: 'info', step: 'transferer-gone', msg: 'the transferer hung up after its REFER was accepted: the transfer goes on' } } : {}),
+  };
+}
+
+function openAttended(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 'opened' }>): Transition {
+  // Asterisk has already told the phone 503 itself; nothing to undo.
+  if (s.transfererGone) return { transfer: { state: TransferState.Abandoned, reason: 'the transferer hung up before the transfer started' } };
+  const plan = planAttended(event, s.topology);
+  if (!plan.ok) return rejected('attended', plan);
+  if (plan.mode === 'ringing') {
+    const leg: LegPlan = {
+      sourceId: plan.sourceId,
+      sourceBridgeId: plan.sourceBridgeId,
+      transfereeIds: plan.transfereeIds,
+      replacedId: plan.replacedId,
+      busyIsDecline: false,
+    };
+    return { transfer: { state: TransferState.Dialing, leg } };
+  }
+  return {
+    transfer: { state: TransferState.Moving, plan },
+    note: {
+      level: 'info',
+      step: 'plan',
+      msg: 'attended transfer planned',
+      fields: {
+        replacedChannelId: plan.replacedId,
+        resolvedBy: plan.resolvedBy,
+        transferees: plan.transfereeIds,
+        targets: plan.targetIds,
+        targetBridgeId: plan.targetBridgeId,
+      },
+    },
+  };
+}
+
+/** The bridges a transfer in this state rearranges: the router leaves them alone meanwhile. */
+export function bridgesOf(t: Transfer): string[] {
+  if ('leg' in t) return [t.leg.sourceBridgeId];
+  if (t.state === TransferState.Moving) return [t.plan.sourceBridgeId, t.plan.targetBridgeId];
+  return [];
+}

@@ -1,0 +1,46 @@
+// Bridge moves of an attended transfer, undone in reverse order if one
+// fails, so that a failed transfer leaves every party where it was.
+import { isAriError } from '../ari/errors.js';
+import type { AriRestClient } from '../ari/rest-client.js';
+import type { Logger } from '../logger.js';
+import type { Move } from './attended-plan.js';
+
+export interface MoveContext {
+  rest: Pick<AriRestClient, 'addChannel'>;
+  log: Logger;
+}
+
+export type MovesResult = { ok: true } | { ok: false; failedStep: string; error: unknown; undone: boolean };
+
+export async function carryOutMoves(moves: Move[], ctx: MoveContext): Promise<MovesResult> {
+  const moved: Move[] = [];
+  for (const move of moves) {
+    try {
+      await ctx.rest.addChannel(move.to, move.channelId);
+      moved.push(move);
+      ctx.log.info({ step: 'move', channelId: move.channelId, from: move.from, to: move.to }, 'transferee moved to the target bridge');
+    } catch (error) {
+      ctx.log.error({ step: 'move', err: error, channelId: move.channelId, to: move.to }, 'bridge move failed; undoing');
+      // A timeout says nothing about whether Asterisk moved the channel:
+      // moving it back is then part of the undo too.
+      if (isAriError(error) && error.kind !== 'http') moved.push(move);
+      const undone = await undoMoves(moved, ctx);
+      return { ok: false, failedStep: `move ${move.channelId} to bridge ${move.to}`, error, undone };
+    }
+  }
+  return { ok: true };
+}
+
+async function undoMoves(moved: Move[], { rest, log }: MoveContext): Promise<boolean> {
+  let undone = true;
+  for (const move of [...moved].reverse()) {
+    try {
+      await rest.addChannel(move.from, move.channelId);
+      log.info({ step: 'undo-move', channelId: move.channelId, to: move.from }, 'transferee moved back');
+    } catch (err) {
+      undone = false;
+      log.error({ step: 'undo-move', err, channelId: move.channelId, to: move.from }, 'could not move the transferee back');
+    }
+  }
+  return undone;
+}

@@ -1,0 +1,300 @@
+// Runs one transfer through its states (machine.ts): on entering a state it
+// carries out that state's effects against ARI and turns how they went into
+// the next stimulus. Everything a state needs is in the transfer's data; the
+// only things kept here are what cannot be data: the registry snapshot the
+// plan was made from, the ringing leg's handle, the watch on the transferees.
+import { isAriError } from '../ari/errors.js';
+import { withRetries } from '../ari/retry.js';
+import type { AllEnded } from '../calls/channel-watch.js';
+import type { DialAttempt } from '../calls/dialer.js';
+import type { ChannelRecord } from '../registry/types.js';
+import type { AttendedPlan, TopologySnapshot } from './attended-plan.js';
+import { callerIdOf } from './blind-plan.js';
+import { watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
+import { hangUpLeg } from './hang-up.js';
+import { startHold, stopHold, stopMusic, type HoldContext } from './hold.js';
+import { bridgesOf, isTerminal, next, TransferState, type Ending, type LegPlan, type Stimulus, type TerminalTransfer, type Transfer } from './machine.js';
+import { carryOutMoves } from './moves.js';
+import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
+import { gatherTopology } from './topology.js';
+
+/** How long the phone's legs wait for Asterisk to finish the final NOTIFY before they are hung up anyway. */
+const FINAL_NOTIFY_WAIT_MS = 2000;
+
+export async function runTransfer(ctx: FlowContext): Promise<FlowOutcome> {
+  const run = new TransferRun(ctx);
+  try {
+    return await run.toTheEnd();
+  } finally {
+    run.dispose();
+  }
+}
+
+class TransferRun {
+  private topology: TopologySnapshot | undefined;
+  private leg: DialAttempt | undefined;
+  private transfereesGone: AllEnded | undefined;
+
+  constructor(private readonly ctx: FlowContext) {}
+
+  async toTheEnd(): Promise<FlowOutcome> {
+    let t: Transfer = { state: TransferState.Requested, event: this.ctx.event };
+    while (!isTerminal(t)) {
+      const stimulus = await this.enter(t);
+      const { transfer, note } = next(t, stimulus);
+      if (note) this.ctx.log[note.level]({ step: note.step, ...note.fields }, note.msg);
+      this.ctx.log.debug({ from: t.state, to: transfer.state, stimulus: stimulus.type }, 'transfer state changed');
+      this.ctx.claimBridges(bridgesOf(transfer));
+      t = transfer;
+    }
+    return { result: t.state, ...(t.reason !== undefined ? { reason: t.reason } : {}) };
+  }
+
+  dispose(): void {
+    this.transfereesGone?.dispose();
+  }
+
+  private enter(t: Exclude<Transfer, TerminalTransfer>): Promise<Stimulus> {
+    switch (t.state) {
+      case TransferState.Requested:
+        return this.open();
+      case TransferState.Checking:
+        return this.check(t.leg);
+      case TransferState.Dialing:
+        return this.dial(t.leg);
+      case TransferState.Joining:
+        return this.join(t.leg);
+      case TransferState.Unwinding:
+        return this.unwind(t.leg, t.cancel);
+      case TransferState.Moving:
+        return this.move(t.plan);
+      case TransferState.Finishing:
+        return this.finish(t.ending);
+      default: {
+        const unknown: never = t;
+        throw new Error(`no effects for state ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  /** 100 Trying at once (the phone hears nothing until we speak) while the registry is read. */
+  private async open(): Promise<Stimulus> {
+    const { ctx } = this;
+    const [trying, topology] = await Promise.all([
+      ctx.progress('channel_progress'),
+      gatherTopology(ctx.event, ctx.deps.registry, ctx.deps.pendingDials),
+    ]);
+    this.topology = topology;
+    return { type: 'opened', topology, transfererGone: trying === 'channel-gone' };
+  }
+
+  // Watched from now on: the policy (a webhook) may take a while, and a
+  // transferee gone meanwhile must not be sent a new call.
+  private async watch(leg: LegPlan): Promise<AllEnded> {
+    this.transfereesGone ??= await watchTransferees(this.ctx, leg.transfereeIds);
+    return this.transfereesGone;
+  }
+
+  private async check(leg: LegPlan): Promise<Stimulus> {
+    const { deps, log } = this.ctx;
+    const gone = await this.watch(leg);
+    const decision = await deps.policy.evaluate(this.describe(leg));
+    log.info({ step: 'policy', destination: leg.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
+    if (!decision.allowed) return { type: 'policy', allowed: false, rule: decision.rule, detail: decision.detail };
+    return { type: 'policy', allowed: true, transfereesGone: gone.isEnded };
+  }
+
+  private async dial(plan: LegPlan): Promise<Stimulus> {
+    const { ctx } = this;
+    const leg = plan.replacedId !== undefined ? this.takeOver(plan, plan.replacedId) : this.place(plan);
+    if (!leg) return { type: 'leg-lost' };
+    this.leg = leg;
+    const gone = await this.watch(plan);
+    await startHold(plan.transfereeIds, this.holdContext());
+    if (plan.destination !== undefined && this.wantsImmediate200(plan)) {
+      void leg.originated.then((placed) => (placed ? ctx.progress('channel_answered') : undefined));
+    }
+    const outcome = await Promise.race([leg.outcome, gone.ended.then(() => 'gone' as const), ctx.aborted.then(() => 'aborted' as const)]);
+    // Checked again: the leg may have answered in the same instant the
+    // transferee hung up, and nobody must be connected to an empty call.
+    if (outcome === 'aborted') return { type: 'shutdown' };
+    if (outcome === 'gone' || gone.isEnded) return { type: 'transferees-gone' };
+    return outcome.answered ? { type: 'leg-answered' } : { type: 'leg-failed', failure: outcome.failure, detail: outcome.detail };
+  }
+
+  /** Semi-attended: the consultation call's ringing leg now rings for the transferees. */
+  private takeOver(plan: LegPlan, replacedId: string): DialAttempt | undefined {
+    const leg = this.ctx.deps.pendingDials.takeOver(replacedId);
+    if (leg) {
+      this.ctx.log.info(
+        { step: 'plan', replacedChannelId: replacedId, transferees: plan.transfereeIds, legChannelId: leg.channelId },
+        'semi-attended transfer planned: the ringing leg goes to the transferee',
+      );
+    }
+    return leg;
+  }
+
+  private place(plan: LegPlan): DialAttempt {
+    const { deps, log } = this.ctx;
+    const channels = this.topology?.channels;
+    const callerFrom = { transferee: channels?.get(plan.transfereeIds[0]!), transferer: channels?.get(plan.sourceId), none: undefined };
+    const leg = deps.dialer.dial({
+      exten: plan.destination!,
+      purpose: 'transfer',
+      callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
+      variables: Object.keys(deps.transfer.channelVars).length > 0 ? deps.transfer.channelVars : undefined,
+      timeoutMs: deps.transfer.timeoutMs,
+      originator: plan.transfereeIds[0],
+    });
+    log.info(
+      {
+        step: 'dial',
+        destination: plan.destination,
+        legChannelId: leg.channelId,
+        dialString: leg.endpoint,
+        transferees: plan.transfereeIds,
+        immediate200: this.wantsImmediate200(plan),
+      },
+      'blind transfer: dialling the destination',
+    );
+    return leg;
+  }
+
+  /** Phones that insist on 200 as soon as the leg is placed (TRANSFER_IMMEDIATE_200_ENDPOINTS). */
+  private wantsImmediate200(plan: LegPlan): boolean {
+    const source = this.topology?.channels.get(plan.sourceId);
+    const endpoint = source ? endpointOf(source.name) : undefined;
+    return endpoint !== undefined && this.ctx.deps.transfer.immediate200Endpoints.some((re) => re.test(endpoint));
+  }
+
+  private async join(plan: LegPlan): Promise<Stimulus> {
+    const { deps: { rest }, log } = this.ctx;
+    const legId = this.leg!.channelId;
+    await stopHold(plan.transfereeIds, this.holdContext());
+    try {
+      await rest.addChannel(plan.sourceBridgeId, legId);
+      log.info({ step: 'join', channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
+    } catch (err) {
+      log.error({ step: 'join', err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
+      await hangUpLeg(legId, this.legContext());
+      return { type: 'join-failed' };
+    }
+    // The transferer leaves before the phone is told, so it never hears the new party.
+    await this.leaveBridge(plan.sourceId, plan.sourceBridgeId);
+    return { type: 'joined' };
+  }
+
+  private async leaveBridge(channelId: string, bridgeId: string): Promise<void> {
+    const { deps, log } = this.ctx;
+    const record = await deps.registry.store.getChannel(channelId);
+    if (!record || record.hangingUp || record.bridgeId !== bridgeId) return;
+    try {
+      await deps.rest.removeChannel(bridgeId, channelId);
+    } catch (err) {
+      // Gone or already out (422): either way it no longer hears the call.
+      if (!isAriError(err)) throw err;
+      log.debug({ err, channelId }, 'transferer already out of the bridge');
+    }
+  }
+
+  private async unwind(plan: LegPlan, cancel: string | undefined): Promise<Stimulus> {
+    const leg = this.leg!;
+    if (cancel !== undefined) {
+      // The leg first: it may answer at any moment while we tidy up.
+      await leg.cancel(cancel);
+      if ((await leg.outcome).answered) await hangUpLeg(leg.channelId, this.legContext());
+    }
+    await stopHold(plan.transfereeIds, this.holdContext());
+    return { type: 'unwound' };
+  }
+
+  private async move(plan: AttendedPlan): Promise<Stimulus> {
+    const moved = await carryOutMoves(plan.moves, { rest: this.ctx.deps.rest, log: this.ctx.log });
+    if (moved.ok) return { type: 'moved' };
+    const error = moved.error instanceof Error ? moved.error.message : String(moved.error);
+    return { type: 'move-failed', step: moved.failedStep, error, undone: moved.undone };
+  }
+
+  /**
+   * The final state (and our music stopped), then the phone's legs: some
+   * once the NOTIFY is queued, the others once Asterisk has echoed it.
+   * Asterisk 22.10 reads the replaced leg's channel while it sends that
+   * NOTIFY (res_pjsip_refer's ari_notify builds the echo from it without
+   * holding a reference): hanging the leg up meanwhile is a use-after-free,
+   * seen on the real Asterisk under load as an abort on a corrupted heap.
+   */
+  private async finish(ending: Ending): Promise<Stimulus> {
+    const { ctx } = this;
+    const laterGroup = ending.afterEcho.length > 0 || ending.destroyBridges.length > 0;
+    const echoed = laterGroup ? ctx.echoOf(ending.sipfrag, FINAL_NOTIFY_WAIT_MS) : Promise.resolve(true);
+    const holdCtx = this.holdContext();
+    const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
+    await Promise.all([
+      ...ending.afterNotify.map((id) => hangUpLeg(id, this.legContext())),
+      (async () => {
+        if (!laterGroup) return;
+        if (sent === 'sent' && !(await echoed)) {
+          ctx.log.warn({ step: 'hangup', channelIds: ending.afterEcho.map((l) => l.channelId) }, 'Asterisk did not echo the final state in time; hanging up anyway');
+        }
+        await Promise.all([...ending.afterEcho.map((l) => this.dropLeg(l)), ...ending.destroyBridges.map((id) => this.destroyBridge(id))]);
+      })(),
+    ]);
+    return { type: 'finished', sent };
+  }
+
+  // The phone's leg must leave the call even if Asterisk will not hang it
+  // up: otherwise the phone stays in a three-way call with both parties.
+  private async dropLeg({ channelId, bridgeId }: Ending['afterEcho'][number]): Promise<void> {
+    if ((await hangUpLeg(channelId, this.legContext())) || bridgeId === undefined) return;
+    const { deps, log } = this.ctx;
+    try {
+      await deps.rest.removeChannel(bridgeId, channelId);
+      log.warn({ step: 'remove', channelId, bridgeId }, 'replaced leg taken out of the call instead');
+    } catch (err) {
+      log.error({ step: 'remove', err, channelId }, 'replaced leg could not be taken out of the call either');
+    }
+  }
+
+  // Retried like a hangup: nobody else deletes a bridge the transfer emptied
+  // (with ROUTING=none it is not the router's), so a lost DELETE leaks it.
+  private async destroyBridge(bridgeId: string): Promise<void> {
+    const { deps, log } = this.ctx;
+    try {
+      await withRetries(() => deps.rest.destroyBridge(bridgeId));
+      log.info({ step: 'destroy-bridge', bridgeId }, 'emptied bridge deleted');
+    } catch (err) {
+      if (isAriError(err, 404)) log.info({ step: 'destroy-bridge', bridgeId }, 'bridge already gone');
+      else log.error({ step: 'destroy-bridge', err, bridgeId }, 'could not delete the emptied bridge');
+    }
+  }
+
+  private holdContext(): HoldContext {
+    const { deps, log } = this.ctx;
+    return { rest: deps.rest, registry: deps.registry, log, holdMode: deps.transfer.holdMode, mohClass: deps.mohClass };
+  }
+
+  private legContext() {
+    return { rest: this.ctx.deps.rest, registry: this.ctx.deps.registry, log: this.ctx.log };
+  }
+
+  private describe(plan: LegPlan): TransferDescription {
+    const channels = this.topology?.channels;
+    const party = (id: string): PartyDescription => {
+      const c: ChannelRecord | undefined = channels?.get(id);
+      return {
+        channelId: id,
+        name: c?.name ?? '',
+        endpoint: c ? endpointOf(c.name) : undefined,
+        callId: c?.callId,
+        callerId: c?.caller ?? { name: '', number: '' },
+      };
+    };
+    return {
+      kind: 'blind',
+      destination: plan.destination ?? '',
+      transferer: party(plan.sourceId),
+      transferees: plan.transfereeIds.map(party),
+      bridgeId: plan.sourceBridgeId,
+    };
+  }
+}

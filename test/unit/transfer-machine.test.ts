@@ -1,0 +1,245 @@
+// The transfer state table (src/transfer/machine.ts): every state, every
+// stimulus it takes, and the ending (sipfrag, who goes when) it leads to.
+import { describe, expect, it } from 'vitest';
+import type { ChannelTransferEvent } from '../../src/ari/models.js';
+import type { BridgeRecord, ChannelRecord } from '../../src/registry/types.js';
+import type { AttendedPlan, TopologySnapshot } from '../../src/transfer/attended-plan.js';
+import {
+  bridgesOf,
+  kindOf,
+  next,
+  TransferState,
+  UnexpectedStimulus,
+  type LegPlan,
+  type Stimulus,
+  type Transfer,
+} from '../../src/transfer/machine.js';
+
+function chan(id: string, bridgeId: string | undefined = 'b1', extra: Partial<ChannelRecord> = {}): ChannelRecord {
+  return {
+    id,
+    name: `PJSIP/${id}-00000001`,
+    state: 'Up',
+    callId: `call-${id}`,
+    caller: { name: id, number: id },
+    bridgeId,
+    dialogTags: undefined,
+    hangingUp: false,
+    mohByService: false,
+    ...extra,
+  };
+}
+
+function topo(channels: ChannelRecord[]): TopologySnapshot {
+  const bridge: BridgeRecord = { id: 'b1', name: 'call', channelIds: channels.filter((c) => c.bridgeId === 'b1').map((c) => c.id) };
+  return { channels: new Map(channels.map((c) => [c.id, c])), bridges: new Map([['b1', bridge]]), callIdCandidates: [], ringingLegs: new Map() };
+}
+
+function refer(destination: string, replaces?: string): ChannelTransferEvent {
+  return {
+    type: 'ChannelTransfer',
+    timestamp: 't',
+    application: 'ari-transfer',
+    refer_to: { requested_destination: replaces ? { destination, protocol_id: replaces } : { destination } },
+    referred_by: {
+      source_channel: {
+        id: 'bob',
+        name: 'PJSIP/bob-1',
+        state: 'Up',
+        caller: { name: '', number: '' },
+        connected: { name: '', number: '' },
+        accountcode: '',
+        dialplan: { context: 'c', exten: 's', priority: 1 },
+        creationtime: 't',
+        language: 'en',
+      },
+    },
+  };
+}
+
+const blindLeg: LegPlan = { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['alice'], destination: 'carol', busyIsDecline: true };
+const semiLeg: LegPlan = { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['alice'], replacedId: 'bob-consult', busyIsDecline: false };
+const noEffects = { stopMohOn: [], afterNotify: [], afterEcho: [], destroyBridges: [] };
+
+/** Runs stimuli from a transfer, returning every state passed through. */
+function walk(from: Transfer, ...stimuli: Stimulus[]): { states: TransferState[]; last: Transfer } {
+  const states = [from.state];
+  let t = from;
+  for (const s of stimuli) {
+    t = next(t, s).transfer;
+    states.push(t.state);
+  }
+  return { states, last: t };
+}
+
+describe('transfer state table', () => {
+  describe('blind', () => {
+    const requested: Transfer = { state: TransferState.Requested, event: refer('carol') };
+    const opened: Stimulus = { type: 'opened', topology: topo([chan('alice'), chan('bob')]), transfererGone: false };
+
+    it('answered: requested → checking → dialing → joining → finishing (200, the transferer hung up after the NOTIFY) → completed', () => {
+      const { states, last } = walk(requested, opened, { type: 'policy', allowed: true, transfereesGone: false }, { type: 'leg-answered' });
+      expect(states).toEqual(['requested', 'checking', 'dialing', 'joining']);
+      expect(last).toEqual({ state: 'joining', leg: blindLeg });
+      const finishing = next(last, { type: 'joined' }).transfer;
+      expect(finishing).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', afterNotify: ['bob'] },
+      });
+      expect(next(finishing, { type: 'finished', sent: 'sent' }).transfer).toEqual({ state: 'completed' });
+    });
+
+    it('goes on when the transferer hung up right after the 202, and says so', () => {
+      const t = next(requested, { ...opened, transfererGone: true } as Stimulus);
+      expect(t.transfer.state).toBe('checking');
+      expect(t.note).toMatchObject({ step: 'transferer-gone', level: 'info' });
+    });
+
+    it('no plan (nobody with the transferer): 503, rejected, with the planner reason noted', () => {
+      const t = next(requested, { type: 'opened', topology: topo([chan('bob')]), transfererGone: false });
+      expect(t.transfer).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'rejected', reason: 'nobody left with the transferer in bridge b1', sipfrag: 'channel_unavailable' },
+      });
+      expect(t.note).toMatchObject({ level: 'warn', step: 'rejected', msg: 'blind transfer rejected', fields: { reason: 'no-transferee' } });
+    });
+
+    it('refused by the policy: 603, rejected, nothing dialled', () => {
+      const t = next({ state: TransferState.Checking, leg: blindLeg }, { type: 'policy', allowed: false, rule: 'deny-list', detail: 'carol is denied' });
+      expect(t.transfer).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'rejected', reason: 'destination refused (deny-list): carol is denied', sipfrag: 'channel_declined' },
+      });
+    });
+
+    it('the transferee hung up while the policy decided: 503, failed, nothing dialled', () => {
+      const t = next({ state: TransferState.Checking, leg: blindLeg }, { type: 'policy', allowed: true, transfereesGone: true });
+      expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'failed', sipfrag: 'channel_unavailable' } });
+    });
+
+    it.each([
+      ['busy', 'channel_declined'],
+      ['rejected', 'channel_declined'],
+      ['no-answer', 'channel_unavailable'],
+      ['unreachable', 'channel_unavailable'],
+      ['congestion', 'channel_unavailable'],
+    ] as const)('target %s: unwinding (nothing to cancel), then %s, failed', (failure, sipfrag) => {
+      const unwinding = next({ state: TransferState.Dialing, leg: blindLeg }, { type: 'leg-failed', failure, detail: 'd' }).transfer;
+      expect(unwinding).toEqual({
+        state: 'unwinding',
+        leg: blindLeg,
+        cancel: undefined,
+        ending: { ...noEffects, result: 'failed', reason: `target ${failure}: d`, sipfrag },
+      });
+      expect(next(unwinding, { type: 'unwound' }).transfer).toMatchObject({ state: 'finishing', ending: { sipfrag } });
+    });
+
+    it('the transferees hang up, or the service shuts down, while the target rings: the leg is cancelled, 503', () => {
+      expect(next({ state: TransferState.Dialing, leg: blindLeg }, { type: 'transferees-gone' }).transfer).toMatchObject({
+        state: 'unwinding',
+        cancel: 'the transferee hung up while the target was ringing',
+        ending: { result: 'failed', sipfrag: 'channel_unavailable', reason: 'the transferee hung up while the target was ringing' },
+      });
+      expect(next({ state: TransferState.Dialing, leg: blindLeg }, { type: 'shutdown' }).transfer).toMatchObject({
+        state: 'unwinding',
+        cancel: 'the service is shutting down',
+        ending: { result: 'failed', sipfrag: 'channel_unavailable' },
+      });
+    });
+
+    it('the new leg cannot join: 503, failed', () => {
+      expect(next({ state: TransferState.Joining, leg: blindLeg }, { type: 'join-failed' }).transfer).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'failed', reason: 'the new leg could not join bridge b1', sipfrag: 'channel_unavailable' },
+      });
+    });
+  });
+
+  describe('semi-attended (the consultation call still rings)', () => {
+    it('any target failure is 503, and the ringing consultation call goes only once Asterisk echoed it', () => {
+      const t = next({ state: TransferState.Dialing, leg: semiLeg }, { type: 'leg-failed', failure: 'busy', detail: 'd' }).transfer;
+      expect(t).toMatchObject({ state: 'unwinding', ending: { sipfrag: 'channel_unavailable', afterEcho: [{ channelId: 'bob-consult' }] } });
+    });
+
+    it('answered: 200, the transferer after the NOTIFY, the consultation call after the echo', () => {
+      expect(next({ state: TransferState.Joining, leg: semiLeg }, { type: 'joined' }).transfer).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', afterNotify: ['bob'], afterEcho: [{ channelId: 'bob-consult' }] },
+      });
+    });
+
+    it('the ringing leg answered or failed before it could be taken over: 503, rejected', () => {
+      const t = next({ state: TransferState.Dialing, leg: semiLeg }, { type: 'leg-lost' });
+      expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'rejected', sipfrag: 'channel_unavailable' } });
+      expect(t.note).toMatchObject({ level: 'warn', step: 'rejected' });
+    });
+  });
+
+  describe('attended', () => {
+    const plan: AttendedPlan = {
+      ok: true,
+      mode: 'bridged',
+      sourceId: 'B',
+      replacedId: 'D',
+      resolvedBy: 'asterisk',
+      sourceBridgeId: 'bridge1',
+      targetBridgeId: 'bridge2',
+      transfereeIds: ['A'],
+      targetIds: ['C'],
+      moves: [{ channelId: 'A', from: 'bridge1', to: 'bridge2' }],
+      stopMohOn: ['A'],
+      hangups: ['B', 'D'],
+      destroyBridges: ['bridge1'],
+    };
+
+    it('the transferer gone before 100 Trying: abandoned, nothing said (Asterisk told the phone itself)', () => {
+      const t = next({ state: TransferState.Requested, event: refer('1002', 'call-D') }, { type: 'opened', topology: topo([]), transfererGone: true });
+      expect(t.transfer).toEqual({ state: 'abandoned', reason: 'the transferer hung up before the transfer started' });
+    });
+
+    it('a Replaces dialog nobody knows: 503, rejected', () => {
+      const t = next({ state: TransferState.Requested, event: refer('1002', 'call-nobody') }, { type: 'opened', topology: topo([chan('bob')]), transfererGone: false });
+      expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'rejected', sipfrag: 'channel_unavailable' } });
+      expect(t.note).toMatchObject({ msg: 'attended transfer rejected', fields: { reason: 'unknown-dialog' } });
+    });
+
+    it('moved: 200 with our music stopped; the replaced leg (else taken out of the target bridge), the transferer and the emptied bridge go after the echo', () => {
+      const t = next({ state: TransferState.Moving, plan }, { type: 'moved' }).transfer;
+      expect(t).toEqual({
+        state: 'finishing',
+        ending: {
+          result: 'completed',
+          sipfrag: 'channel_answered',
+          stopMohOn: ['A'],
+          afterNotify: [],
+          afterEcho: [{ channelId: 'D', bridgeId: 'bridge2' }, { channelId: 'B' }],
+          destroyBridges: ['bridge1'],
+          ifTransfererGone: 'transferer hung up before the 200 sipfrag',
+        },
+      });
+      expect(next(t, { type: 'finished', sent: 'channel-gone' }).transfer).toEqual({ state: 'completed', reason: 'transferer hung up before the 200 sipfrag' });
+      expect(next(t, { type: 'finished', sent: 'sent' }).transfer).toEqual({ state: 'completed' });
+    });
+
+    it('a move failed: 503, failed, saying whether it was undone', () => {
+      const t = next({ state: TransferState.Moving, plan }, { type: 'move-failed', step: 'move A to bridge bridge2', error: 'boom', undone: false });
+      expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'failed', sipfrag: 'channel_unavailable', reason: 'move A to bridge bridge2 failed (boom); NOT fully undone' } });
+    });
+
+    it('claims both bridges while moving, the transferees bridge while a leg rings, none once finishing', () => {
+      expect(bridgesOf({ state: TransferState.Moving, plan })).toEqual(['bridge1', 'bridge2']);
+      expect(bridgesOf({ state: TransferState.Dialing, leg: semiLeg })).toEqual(['b1']);
+      expect(bridgesOf({ state: TransferState.Finishing, ending: { ...noEffects, result: 'failed', sipfrag: 'channel_unavailable' } })).toEqual([]);
+    });
+  });
+
+  it('kindOf: a REFER with Replaces is attended, without it blind', () => {
+    expect(kindOf(refer('carol'))).toBe('blind');
+    expect(kindOf(refer('1002', 'call-D'))).toBe('attended');
+  });
+
+  it('refuses a stimulus its state does not take, with a coded error', () => {
+    expect(() => next({ state: TransferState.Moving, plan: {} as AttendedPlan }, { type: 'leg-answered' })).toThrow(UnexpectedStimulus);
+    expect(() => next({ state: TransferState.Completed }, { type: 'joined' })).toThrow(/completed cannot take stimulus joined/);
+  });
+});
