@@ -17,8 +17,8 @@ import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import { callerIdOf } from '../transfer/blind-plan.js';
 import { checkDestination } from '../transfer/policy.js';
-import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from './dialer.js';
-import type { PendingDials } from './pending-dials.js';
+import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from '../legs/dialer.js';
+import type { PendingDials } from '../legs/pending-dials.js';
 
 export type RouterRest = Pick<
   AriRestClient,

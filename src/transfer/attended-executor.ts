@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AttendedPlan, Move } from './attended-plan.js';
-import { hangUpLeg } from './hang-up.js';
+import { hangUpLeg } from '../legs/hang-up.js';
 import type { ProgressResult } from './progress.js';
 
 export type ExecutorRest = Pick<AriRestClient, 'addChannel' | 'removeChannel' | 'hangup' | 'destroyBridge' | 'stopMoh'>;

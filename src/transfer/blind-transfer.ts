@@ -8,7 +8,7 @@ import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
 import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
 import { openTransfer, rejectPlan, watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
-import type { AllEnded } from '../calls/channel-watch.js';
+import type { AllEnded } from '../legs/channel-watch.js';
 import { runLegTransfer } from './leg-transfer.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 

@@ -6,12 +6,12 @@ import { isAriError } from '../ari/errors.js';
 import { withRetries } from '../ari/retry.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { AllEnded } from '../calls/channel-watch.js';
-import type { DialAttempt, DialOutcome } from '../calls/dialer.js';
+import type { AllEnded } from '../legs/channel-watch.js';
+import type { DialAttempt, DialOutcome } from '../legs/dialer.js';
 import type { HoldMode } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
-import { hangUpLeg } from './hang-up.js';
+import { hangUpLeg } from '../legs/hang-up.js';
 import type { ProgressResult } from './progress.js';
 
 export type LegTransferRest = Pick<

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChannelTransferEvent } from '../../src/ari/models.js';
-import { failureOfCause } from '../../src/calls/dialer.js';
+import { failureOfCause } from '../../src/legs/dialer.js';
 import type { BridgeRecord, ChannelRecord } from '../../src/registry/types.js';
 import type { TopologySnapshot } from '../../src/transfer/attended-plan.js';
 import { callerIdOf, planBlind } from '../../src/transfer/blind-plan.js';
