@@ -6,7 +6,8 @@
 // destination, as in Asterisk's own core mode.
 import type { ChannelRecord } from '../registry/types.js';
 import type { TopologySnapshot } from './attended-plan.js';
-import { callerIdOf, planBlind, type BlindPlan } from './blind-plan.js';
+import { planBlind, type BlindPlan } from './blind-plan.js';
+import { callerIdOf } from '../legs/caller-id.js';
 import { openTransfer, rejectPlan, watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
 import type { AllEnded } from '../legs/channel-watch.js';
 import { runLegTransfer } from './leg-transfer.js';
