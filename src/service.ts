@@ -6,8 +6,8 @@
 import { AriEventStream, type EventStream, type EventStreamHandlers, type EventStreamOptions } from './ari/event-stream.js';
 import type { AriEvent } from './ari/models.js';
 import { AriRestClient } from './ari/rest-client.js';
-import { ChannelEndWatch } from './calls/channel-watch.js';
-import { Dialer } from './calls/dialer.js';
+import { ChannelEndWatch } from './legs/channel-watch.js';
+import { Dialer } from './legs/dialer.js';
 import { HoldMusic } from './calls/hold-music.js';
 import { CallRouter } from './calls/router.js';
 import type { Config } from './config.js';

@@ -13,12 +13,12 @@ import { randomUUID } from 'node:crypto';
 import { isAriError } from '../ari/errors.js';
 import type { AriEvent, Channel } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
+import { callerIdOf } from '../legs/caller-id.js';
+import { checkDestination } from '../legs/destination-syntax.js';
+import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from '../legs/dialer.js';
+import type { PendingDials } from '../legs/pending-dials.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
-import { callerIdOf } from '../transfer/blind-plan.js';
-import { checkDestination } from '../transfer/policy.js';
-import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from './dialer.js';
-import type { PendingDials } from './pending-dials.js';
 
 export type RouterRest = Pick<
   AriRestClient,

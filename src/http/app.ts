@@ -5,14 +5,21 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HttpConfig } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { TransferService } from '../service.js';
 import { bearerAuth } from './auth.js';
-import { callsRoutes } from './routes/calls.js';
-import { healthRoutes } from './routes/health.js';
-import { metricsRoutes } from './routes/metrics.js';
-import { transfersRoutes } from './routes/transfers.js';
+import { callsRoutes, type CallsRoutesOptions } from './routes/calls.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { metricsRoutes, type MetricsRoutesOptions } from './routes/metrics.js';
+import { transfersRoutes, type TransfersRoutesOptions } from './routes/transfers.js';
 
-export type HttpService = Pick<TransferService, 'notReadyReason' | 'registry' | 'metrics' | 'history'>;
+/**
+ * What the routes read from the running service, which main.ts hands in.
+ * Described here, not taken from service.ts, so that http/ never imports it.
+ */
+export interface HttpService extends Readiness {
+  readonly registry: { readonly store: CallsRoutesOptions['store'] };
+  readonly metrics: MetricsRoutesOptions['metrics'];
+  readonly history: TransfersRoutesOptions['history'];
+}
 
 export interface HttpAppOptions {
   service: HttpService;

@@ -43,10 +43,3 @@ export function planBlind(event: ChannelTransferEvent, topo: TopologySnapshot): 
 function isLive(c: ChannelRecord | undefined): boolean {
   return c !== undefined && !c.hangingUp;
 }
-
-/** ARI's callerId form, "Name <number>". */
-export function callerIdOf(c: ChannelRecord | undefined): string | undefined {
-  if (!c || (!c.caller.name && !c.caller.number)) return undefined;
-  const name = c.caller.name.replaceAll('"', '');
-  return name ? `"${name}" <${c.caller.number}>` : `<${c.caller.number}>`;
-}

@@ -1,12 +1,12 @@
 // What the handler hands each transfer's run (runner.ts): the event, the
 // service's parts, and the handler's own services (progress, echo, claims).
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
-import type { AllEnded } from '../calls/channel-watch.js';
+import type { AllEnded } from '../legs/channel-watch.js';
 import type { TransferResult } from './machine.js';
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { ChannelEndWatch } from '../calls/channel-watch.js';
-import type { Dialer } from '../calls/dialer.js';
-import type { PendingDials } from '../calls/pending-dials.js';
+import type { ChannelEndWatch } from '../legs/channel-watch.js';
+import type { Dialer } from '../legs/dialer.js';
+import type { PendingDials } from '../legs/pending-dials.js';
 import type { TransferConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';

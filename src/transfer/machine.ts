@@ -15,7 +15,7 @@
 //              ├─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
 //              └─ attended, transferer gone before 100 Trying ──▶ abandoned (Asterisk told the phone itself)
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
-import type { DialFailure } from '../calls/dialer.js';
+import type { DialFailure } from '../legs/dialer.js';
 import { planAttended, type AttendedPlan, type TopologySnapshot } from './attended-plan.js';
 import { planBlind } from './blind-plan.js';
 import type { ProgressResult } from './progress.js';

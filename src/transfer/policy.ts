@@ -6,10 +6,14 @@
 //
 // Checks run cheapest and most certain first, and the first failure wins:
 //   syntax -> deny/allow lists -> loop -> webhook (when configured).
+// The syntax check lives in legs/destination-syntax.ts: the router checks
+// the extensions it routes with it too.
 // The pure checks do no I/O; only DestinationPolicy talks to the webhook,
 // and it fails closed.
 import axios from 'axios';
+import { checkDestination } from '../legs/destination-syntax.js';
 import type { Logger } from '../logger.js';
+import { preview, truncate } from '../untrusted-text.js';
 
 export interface PartyDescription {
   channelId: string;
@@ -47,54 +51,11 @@ function deny(rule: PolicyRule, detail: string): PolicyDecision {
   return { allowed: false, rule, detail };
 }
 
-// A hostile value is shown at most PREVIEW_CHARS long, JSON-quoted so that
-// control characters cannot forge log lines or SIP headers downstream.
-const PREVIEW_CHARS = 40;
-
-function preview(value: string, max = PREVIEW_CHARS): string {
-  const cut = truncate(value, max);
-  return cut === value ? JSON.stringify(value) : `${JSON.stringify(cut)}…`;
-}
-
-function truncate(value: string, max = PREVIEW_CHARS): string {
-  const chars = Array.from(value);
-  return chars.length > max ? chars.slice(0, max).join('') : value;
-}
-
 export function endpointOf(channelName: string): string | undefined {
   // Asterisk names PJSIP channels '<tech>/<endpoint>-<%08x counter>'; the
   // endpoint itself may contain '-', so the last one is the separator.
   const m = /^PJSIP\/(.+)-[0-9a-f]+$/i.exec(channelName);
   return m?.[1];
-}
-
-const MAX_DESTINATION = 32;
-// Digits, letters (endpoint names), '+' (E.164), '*' and '#' (feature codes),
-// and '_', '.', '-'. Nothing that can split or redirect a dial string:
-// '&' (several targets), ',' (Dial options), '/' (technology), '@' (another
-// endpoint or trunk), '(' ')' ';' ':' spaces, quotes, control characters.
-const DESTINATION_CHAR = /^[A-Za-z0-9+*#_.-]$/;
-
-export function checkDestination(destination: string): PolicyDecision {
-  if (destination.length === 0) return deny('invalid', 'destination is empty');
-  const chars = Array.from(destination);
-  if (chars.length > MAX_DESTINATION) {
-    return deny('invalid', `destination is ${chars.length} characters long (at most ${MAX_DESTINATION}): ${preview(destination)}`);
-  }
-  const position = chars.findIndex((c) => !DESTINATION_CHAR.test(c));
-  if (position >= 0) {
-    return deny(
-      'invalid',
-      `destination contains a forbidden character ${describeChar(chars[position]!)} at position ${position + 1}: ${preview(destination)}`,
-    );
-  }
-  return ALLOWED;
-}
-
-function describeChar(c: string): string {
-  const code = c.codePointAt(0)!;
-  const hex = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
-  return code > 0x20 && code < 0x7f ? `'${c}' (${hex})` : hex;
 }
 
 export function checkLists(destination: string, cfg: Pick<PolicyConfig, 'allow' | 'deny'>): PolicyDecision {

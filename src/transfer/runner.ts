@@ -5,13 +5,13 @@
 // plan was made from, the ringing leg's handle, the watch on the transferees.
 import { isAriError } from '../ari/errors.js';
 import { withRetries } from '../ari/retry.js';
-import type { AllEnded } from '../calls/channel-watch.js';
-import type { DialAttempt } from '../calls/dialer.js';
+import type { AllEnded } from '../legs/channel-watch.js';
+import { callerIdOf } from '../legs/caller-id.js';
+import type { DialAttempt } from '../legs/dialer.js';
+import { hangUpLeg } from '../legs/hang-up.js';
 import type { ChannelRecord } from '../registry/types.js';
 import type { AttendedPlan, TopologySnapshot } from './attended-plan.js';
-import { callerIdOf } from './blind-plan.js';
 import { watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
-import { hangUpLeg } from './hang-up.js';
 import { startHold, stopHold, stopMusic, type HoldContext } from './hold.js';
 import { bridgesOf, isTerminal, next, TransferState, type Ending, type LegPlan, type Stimulus, type TerminalTransfer, type Transfer } from './machine.js';
 import { carryOutMoves } from './moves.js';

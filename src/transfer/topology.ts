@@ -2,7 +2,7 @@
 // This is the only asynchronous part of planning (registry reads and, for a
 // Replaces dialog Asterisk did not resolve, the candidates' SIP tags).
 import type { ChannelTransferEvent } from '../ari/models.js';
-import type { PendingDials } from '../calls/pending-dials.js';
+import type { PendingDials } from '../legs/pending-dials.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import type { BridgeRecord, ChannelRecord } from '../registry/types.js';
 import { replacesDialog, type TopologySnapshot } from './attended-plan.js';

@@ -6,7 +6,7 @@
 // every connection and refuses new ones for a while; the emulator keeps its
 // end open, as Asterisk does.
 //
-// Was a bug (src/calls/dialer.ts reconcile, src/service.ts resync): after a
+// Was a bug (src/legs/dialer.ts reconcile, src/service.ts resync): after a
 // reconnection the service learnt which of its legs had ended meanwhile, but
 // not which had answered. A blind-transfer target that answered while the
 // connection was dead had its StasisStart lost: the transfer waited for it

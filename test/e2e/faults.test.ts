@@ -312,7 +312,7 @@ describe('ARI answers 5xx: originate', () => {
     await expectRegistryMatchesEmulator(hh);
   });
 
-  // Was a bug (src/calls/dialer.ts dial(), the originate rejection handler):
+  // Was a bug (src/legs/dialer.ts dial(), the originate rejection handler):
   // when TRANSFER_TIMEOUT fired before Asterisk's 500 "Allocation failed"
   // arrived, the timer had marked the leg abandoned (to be hung up should it
   // show up); the 500 said it never would, but the id stayed in the set for
@@ -351,7 +351,7 @@ describe('ARI answers 5xx: hangup', () => {
   });
 
   // Was a bug (src/transfer/attended-executor.ts executeAttended → hangUpLeg in
-  // src/transfer/hang-up.ts): a failed DELETE of the replaced leg (bob's
+  // src/legs/hang-up.ts): a failed DELETE of the replaced leg (bob's
   // consultation call) was only logged; that leg stayed in the target bridge,
   // so bob's phone was left in a three-way call with alice and carol while the
   // transfer was reported completed. Fixed: the hangup is retried, and the
@@ -402,7 +402,7 @@ describe('ARI answers 5xx: hangup', () => {
     await expectRegistryMatchesEmulator(hh);
   });
 
-  // Was a bug (src/calls/dialer.ts): when cancelling a ringing leg (cancel(),
+  // Was a bug (src/legs/dialer.ts): when cancelling a ringing leg (cancel(),
   // or the TRANSFER_TIMEOUT timer) the DELETE failed, the leg was only logged
   // and kept ringing; the attempt was already settled, so when the far end
   // answered later its StasisStart was ignored (the id still in `own`, so the
@@ -582,7 +582,7 @@ describe('ARI answers too slowly (ARI_REQUEST_TIMEOUT_MS)', () => {
     return hh;
   }
 
-  // Was a bug (src/calls/dialer.ts dial(), the originate rejection handler): a
+  // Was a bug (src/legs/dialer.ts dial(), the originate rejection handler): a
   // transport timeout was taken as "nothing was placed": nobody hung the leg
   // up, although Asterisk may well have created it (the request was only
   // answered late). Fixed: on a timeout the id is hung up at once.
@@ -591,7 +591,7 @@ describe('ARI answers too slowly (ARI_REQUEST_TIMEOUT_MS)', () => {
     expect(transferLegs(hh)).toEqual([]);
   });
 
-  // Was a bug (src/calls/dialer.ts dial(), the originate rejection handler, still
+  // Was a bug (src/legs/dialer.ts dial(), the originate rejection handler, still
   // after the fix above): the DELETE sent when the originate times out can
   // reach Asterisk before the channel exists (Asterisk had not got to the
   // originate yet): it answers 404, which is final, and the leg created a
@@ -855,7 +855,7 @@ describe('channels that vanish under the service', () => {
 // ---------------------------------------------------------------------------
 describe('a transfer given up at shutdown', () => {
   // Was a bug (src/transfer/leg-transfer.ts runLegTransfer, the 'aborted' /
-  // 'transferees-gone' branch, with src/calls/dialer.ts cancel()): giving up,
+  // 'transferees-gone' branch, with src/legs/dialer.ts cancel()): giving up,
   // the service first stops the transferees' ringback or music (stopHold, a
   // REST round trip) and only then cancels the leg. If the leg answers in
   // between, its StasisStart settles the attempt as answered, and cancel()
@@ -960,7 +960,7 @@ describe('the events WebSocket drops in the middle of a transfer', () => {
   });
 
   // Was a bug (src/transfer/leg-transfer.ts runLegTransfer,
-  // src/calls/channel-watch.ts, src/service.ts resync): a transfer in flight
+  // src/legs/channel-watch.ts, src/service.ts resync): a transfer in flight
   // learnt that its transferee was gone only from hangup events. When the
   // transferee hung up while the socket was down, those events were lost: when
   // the target answered, the new leg was put into the bridge alice left, bob

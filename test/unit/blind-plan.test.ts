@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ChannelTransferEvent } from '../../src/ari/models.js';
-import { failureOfCause } from '../../src/calls/dialer.js';
 import type { BridgeRecord, ChannelRecord } from '../../src/registry/types.js';
 import type { TopologySnapshot } from '../../src/transfer/attended-plan.js';
-import { callerIdOf, planBlind } from '../../src/transfer/blind-plan.js';
+import { planBlind } from '../../src/transfer/blind-plan.js';
 
 function chan(id: string, extra: Partial<ChannelRecord> = {}): ChannelRecord {
   return {
@@ -59,22 +58,5 @@ describe('planBlind', () => {
     expect(planBlind(refer('carol'), topo([chan('alice')], ['alice']))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
     expect(planBlind(refer('carol'), topo([chan('alice'), chan('bob', { bridgeId: undefined })]))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
     expect(planBlind(refer('carol'), topo([chan('alice', { hangingUp: true }), chan('bob')]))).toMatchObject({ ok: false, reason: 'no-transferee' });
-  });
-});
-
-describe('callerIdOf', () => {
-  it('formats a caller id as ARI expects it', () => {
-    expect(callerIdOf(chan('alice'))).toBe('"ALICE" <alice>');
-    expect(callerIdOf(chan('x', { caller: { name: 'Say "hi"', number: '100' } }))).toBe('"Say hi" <100>');
-    expect(callerIdOf(chan('x', { caller: { name: '', number: '100' } }))).toBe('<100>');
-    expect(callerIdOf(chan('x', { caller: { name: '', number: '' } }))).toBeUndefined();
-  });
-});
-
-describe('failureOfCause', () => {
-  it('maps Q.850 causes to what the phone is told', () => {
-    expect([17, 21, 19, 18, 1, 3, 34, 16, undefined].map(failureOfCause)).toEqual([
-      'busy', 'rejected', 'no-answer', 'no-answer', 'unreachable', 'unreachable', 'congestion', 'error', 'error',
-    ]);
   });
 });

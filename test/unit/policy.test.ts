@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  checkDestination,
   checkLists,
   checkLoop,
   DestinationPolicy,
@@ -12,7 +11,7 @@ import {
   type PolicyDecision,
   type TransferDescription,
 } from '../../src/transfer/policy.js';
-import { parseRegexList } from '../../src/transfer/regex-list.js';
+import { parseRegexList } from '../../src/regex-list.js';
 import { captureLogs } from '../helpers/log-capture.js';
 
 function party(endpoint: string, number: string, extra: Partial<PartyDescription> = {}): PartyDescription {
@@ -45,87 +44,6 @@ function rule(d: PolicyDecision): string | undefined {
 function detail(d: PolicyDecision): string {
   return d.allowed ? '' : d.detail;
 }
-
-describe('parseRegexList', () => {
-  it('splits on top-level commas only', () => {
-    const list = parseRegexList(' 1\\d{3} , ^9{1,3}$,[0-9,]+#,(a,b)c, x\\,y', 'TRANSFER_ALLOW');
-    expect(list.map((r) => r.source)).toEqual([
-      '^(?:1\\d{3})$',
-      '^(?:^9{1,3}$)$',
-      '^(?:[0-9,]+#)$',
-      '^(?:(a,b)c)$',
-      '^(?:x\\,y)$',
-    ]);
-    expect(list[1]!.test('999')).toBe(true);
-    expect(list[2]!.test('1,2#')).toBe(true);
-    expect(list[3]!.test('a,bc')).toBe(true);
-    expect(list[4]!.test('x,y')).toBe(true);
-  });
-
-  it('treats brackets inside a class as literal', () => {
-    const list = parseRegexList('[(]1,2', 'TRANSFER_ALLOW');
-    expect(list.map((r) => r.source)).toEqual(['^(?:[(]1)$', '^(?:2)$']);
-  });
-
-  it('anchors every pattern', () => {
-    const [ext] = parseRegexList('1\\d{3}', 'TRANSFER_ALLOW');
-    expect(ext!.test('1234')).toBe(true);
-    expect(ext!.test('91234')).toBe(false);
-    expect(ext!.test('12345')).toBe(false);
-    // An alternation stays inside the anchors.
-    const [alt] = parseRegexList('100|200', 'TRANSFER_ALLOW');
-    expect(alt!.test('100')).toBe(true);
-    expect(alt!.test('1000')).toBe(false);
-    expect(alt!.test('9200')).toBe(false);
-  });
-
-  it('names the variable and the pattern of an invalid expression', () => {
-    expect(() => parseRegexList('1\\d{3},(', 'TRANSFER_DENY')).toThrow(/^TRANSFER_DENY: invalid regular expression "\(": .+/);
-  });
-
-  it('rejects a pattern that would close the anchoring group', () => {
-    expect(() => parseRegexList('1)|(.*', 'TRANSFER_ALLOW')).toThrow(/^TRANSFER_ALLOW: invalid regular expression "1\)\|\(\.\*"/);
-  });
-
-  it('gives an empty list for absent or empty text', () => {
-    expect(parseRegexList(undefined, 'TRANSFER_ALLOW')).toEqual([]);
-    expect(parseRegexList('', 'TRANSFER_ALLOW')).toEqual([]);
-    expect(parseRegexList(' , ,', 'TRANSFER_ALLOW')).toEqual([]);
-  });
-});
-
-describe('checkDestination', () => {
-  it.each(['1003', 'carol', '+4930123', '*72', '#1', 'a_b.c-d', '1'.repeat(32)])('accepts %j', (d) => {
-    expect(checkDestination(d)).toEqual({ allowed: true });
-  });
-
-  it.each([
-    ['', /empty/],
-    ['1'.repeat(33), /33 characters long \(at most 32\)/],
-    ['1003&PJSIP/evil', /forbidden character '&'/],
-    ['PJSIP/x', /forbidden character '\/'/],
-    ['1003@trunk', /forbidden character '@'/],
-    ['10 03', /forbidden character U\+0020/],
-    ['1003,1', /forbidden character ','/],
-    ['1003\n', /forbidden character U\+000A/],
-    ['1003(x)', /forbidden character '\('/],
-    ['1003;x', /forbidden character ';'/],
-  ])('rejects %j', (d, why) => {
-    const decision = checkDestination(d);
-    expect(rule(decision)).toBe('invalid');
-    expect(detail(decision)).toMatch(why);
-  });
-
-  it('shows at most 40 characters of a hostile value', () => {
-    const junk = `1003&${'X'.repeat(100)}`;
-    const text = detail(checkDestination(junk));
-    expect(text).toContain('1003&' + 'X'.repeat(35));
-    expect(text).not.toContain('X'.repeat(36));
-    expect(text.length).toBeLessThan(130);
-    // Control characters are escaped, never copied raw into the detail.
-    expect(detail(checkDestination('1003\r\nVia: evil'))).not.toMatch(/[\r\n]/);
-  });
-});
 
 describe('checkLists', () => {
   const allow = parseRegexList('1\\d{3},9\\d+', 'TRANSFER_ALLOW');

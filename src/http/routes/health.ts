@@ -1,10 +1,14 @@
 // GET /healthz: the process is alive. GET /readyz: connected to ARI's events
 // WebSocket and the registry synced since, so REFERs are being handled.
 import type { FastifyPluginAsync } from 'fastify';
-import type { TransferService } from '../../service.js';
+
+export interface Readiness {
+  /** Why the service is not ready, or undefined when it is. */
+  readonly notReadyReason: string | undefined;
+}
 
 export interface HealthRoutesOptions {
-  service: Pick<TransferService, 'notReadyReason'>;
+  service: Readiness;
 }
 
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, { service }) => {

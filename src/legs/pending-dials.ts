@@ -1,4 +1,5 @@
-// What a transfer may ask of the call router: calls still dialling.
+// What a transfer may ask of the call router: calls still dialling. Here,
+// below both, so that transfer/ never imports calls/.
 import type { DialAttempt } from './dialer.js';
 
 export interface PendingDials {
