@@ -196,11 +196,13 @@ export class TransferService {
 
   /** One resync attempt; ResyncLoop retries it when it throws. */
   private async resync(): Promise<void> {
-    const channels = await this.registry.resync();
+    const { channels, bridges } = await this.registry.resync();
     // Ends and answers whose events were lost while disconnected: tell who waits on them.
     const present = new Set((await this.registry.store.listChannels()).map((c) => c.id));
     this.watch.endMissing(present);
     this.dialer.reconcile(channels);
+    // Transfers a previous process left in the middle (it was killed or crashed) go on.
+    this.transfers.recover(channels, bridges);
   }
 
   private async onEvent(event: AriEvent): Promise<void> {

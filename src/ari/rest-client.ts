@@ -78,6 +78,9 @@ export class AriRestClient {
     });
     return res.value;
   }
+  setChannelVariable(channelId: string, variable: string, value: string): Promise<void> {
+    return this.call('channels.setVariable', 'POST', `/channels/${enc(channelId)}/variable`, { variable, value });
+  }
   answer(channelId: string): Promise<void> {
     return this.call('channels.answer', 'POST', `/channels/${enc(channelId)}/answer`);
   }

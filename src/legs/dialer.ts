@@ -102,30 +102,8 @@ export class Dialer {
     const channelId = `${req.purpose}-${randomUUID()}`;
     const endpoint = this.endpointFor(req.exten);
     const log = this.log.child({ legChannelId: channelId, endpoint, purpose: req.purpose });
-    let settle!: (o: DialOutcome) => void;
-    const outcome = new Promise<DialOutcome>((resolve) => (settle = resolve));
-    const entry: Pending = {
-      settled: false,
-      cancelled: false,
-      placed: false,
-      settle: (o) => {
-        if (entry.settled) return;
-        entry.settled = true;
-        clearTimeout(timer);
-        this.pending.delete(channelId);
-        if (!o.answered && this.own.has(channelId)) this.abandoned.add(channelId);
-        if (o.answered) log.info('leg answered');
-        else log.info({ failure: o.failure, cause: o.cause, detail: o.detail }, 'leg not answered');
-        settle(o);
-      },
-    };
-    this.pending.set(channelId, entry);
-    this.own.add(channelId);
-
-    const timer = setTimeout(() => {
-      void this.hangUp(channelId, log);
-      entry.settle({ answered: false, failure: 'no-answer', cause: 19, detail: `no answer within ${req.timeoutMs} ms` });
-    }, req.timeoutMs);
+    const tracked = this.track(channelId, req.timeoutMs, log);
+    const { entry } = tracked;
 
     log.info({ exten: req.exten, callerId: req.callerId }, 'dialling');
     const originated = this.options.rest
@@ -166,19 +144,57 @@ export class Dialer {
           return false;
         },
       );
+    return { channelId, endpoint, originated, outcome: tracked.outcome, cancel: tracked.cancel };
+  }
 
-    return {
-      channelId,
-      endpoint,
-      originated,
-      outcome,
-      cancel: async (detail: string) => {
+  /**
+   * A leg this service placed before it restarted (its transfer recovered
+   * from Asterisk): followed from now on as if just dialled, with what is
+   * left of its time.
+   */
+  adopt(channel: Channel, timeoutMs: number): DialAttempt {
+    const log = this.log.child({ legChannelId: channel.id, purpose: 'transfer' });
+    const tracked = this.track(channel.id, Math.max(0, timeoutMs), log);
+    tracked.entry.placed = true;
+    log.info({ state: channel.state, timeoutMs }, 'leg placed before a restart: following it again');
+    if (channel.state === 'Up') tracked.entry.settle({ answered: true, channel });
+    return { channelId: channel.id, endpoint: channel.name, originated: Promise.resolve(true), outcome: tracked.outcome, cancel: tracked.cancel };
+  }
+
+  /** Follows a leg until it answers, fails, or its time is up (then it is hung up). */
+  private track(channelId: string, timeoutMs: number, log: Logger) {
+    let settle!: (o: DialOutcome) => void;
+    const outcome = new Promise<DialOutcome>((resolve) => (settle = resolve));
+    const entry: Pending = {
+      settled: false,
+      cancelled: false,
+      placed: false,
+      settle: (o) => {
         if (entry.settled) return;
-        entry.cancelled = true;
-        entry.settle({ answered: false, failure: 'cancelled', cause: undefined, detail });
-        await this.hangUp(channelId, log);
+        entry.settled = true;
+        clearTimeout(timer);
+        this.pending.delete(channelId);
+        if (!o.answered && this.own.has(channelId)) this.abandoned.add(channelId);
+        if (o.answered) log.info('leg answered');
+        else log.info({ failure: o.failure, cause: o.cause, detail: o.detail }, 'leg not answered');
+        settle(o);
       },
     };
+    this.pending.set(channelId, entry);
+    this.own.add(channelId);
+
+    const timer = setTimeout(() => {
+      void this.hangUp(channelId, log);
+      entry.settle({ answered: false, failure: 'no-answer', cause: 19, detail: `no answer within ${timeoutMs} ms` });
+    }, timeoutMs);
+
+    const cancel = async (detail: string): Promise<void> => {
+      if (entry.settled) return;
+      entry.cancelled = true;
+      entry.settle({ answered: false, failure: 'cancelled', cause: undefined, detail });
+      await this.hangUp(channelId, log);
+    };
+    return { entry, outcome, cancel };
   }
 
   /** Feed every ARI event, in order. */

@@ -69,8 +69,8 @@ export class CallRegistry {
     }
   }
 
-  /** Rebuilds everything from Asterisk's current channels and bridges; resolves with the channels. */
-  async resync(): Promise<Channel[]> {
+  /** Rebuilds everything from Asterisk's current channels and bridges; resolves with what Asterisk showed. */
+  async resync(): Promise<{ channels: Channel[]; bridges: Bridge[] }> {
     const [channels, bridges] = await Promise.all([this.rest.listChannels(), this.rest.listBridges()]);
     const bridgeOf = new Map<string, string>();
     for (const b of bridges) for (const id of b.channels) bridgeOf.set(id, b.id);
@@ -83,7 +83,7 @@ export class CallRegistry {
     await this.store.replaceAll(records, bridges.map(bridgeRecord));
     for (const c of channels) this.lookUpCallIdIfMissing(c);
     this.log.info({ channels: channels.length, bridges: bridges.length }, 'registry resynced from ARI');
-    return channels;
+    return { channels, bridges };
   }
 
   /**

@@ -1,6 +1,6 @@
 // What the handler hands each transfer's run (runner.ts): the event, the
 // service's parts, and the handler's own services (progress, echo, claims).
-import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { TransferProgressState } from '../ari/models.js';
 import type { AllEnded } from '../legs/channel-watch.js';
 import type { TransferResult } from './machine.js';
 import type { AriRestClient } from '../ari/rest-client.js';
@@ -26,12 +26,13 @@ export type TransferRest = Pick<
   | 'stopRinging'
   | 'startMoh'
   | 'stopMoh'
+  | 'setChannelVariable'
 >;
 
 export interface TransferDeps {
   rest: TransferRest;
   registry: CallRegistry;
-  dialer: Pick<Dialer, 'dial'>;
+  dialer: Pick<Dialer, 'dial' | 'adopt'>;
   watch: ChannelEndWatch;
   policy: Pick<DestinationPolicy, 'evaluate'>;
   pendingDials: PendingDials;
@@ -40,7 +41,9 @@ export interface TransferDeps {
 }
 
 export interface FlowContext {
-  event: ChannelTransferEvent;
+  transferId: string;
+  /** The transferer's channel: the one the REFER arrived on. */
+  sourceId: string;
   deps: TransferDeps;
   log: Logger;
   progress(state: TransferProgressState): Promise<ProgressResult>;

@@ -4,6 +4,7 @@
 // only things kept here are what cannot be data: the registry snapshot the
 // plan was made from, the ringing leg's handle, the watch on the transferees.
 import { isAriError } from '../ari/errors.js';
+import type { ChannelTransferEvent } from '../ari/models.js';
 import { withRetries } from '../ari/retry.js';
 import type { AllEnded } from '../legs/channel-watch.js';
 import { callerIdOf } from '../legs/caller-id.js';
@@ -14,17 +15,20 @@ import type { AttendedPlan, TopologySnapshot } from './attended-plan.js';
 import { watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
 import { startHold, stopHold, stopMusic, type HoldContext } from './hold.js';
 import { bridgesOf, isTerminal, next, TransferState, type Ending, type LegPlan, type Stimulus, type TerminalTransfer, type Transfer } from './machine.js';
+import { ChannelMarks } from './marks.js';
 import { carryOutMoves } from './moves.js';
+import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 import { gatherTopology } from './topology.js';
 
 /** How long the phone's legs wait for Asterisk to finish the final NOTIFY before they are hung up anyway. */
 const FINAL_NOTIFY_WAIT_MS = 2000;
 
-export async function runTransfer(ctx: FlowContext): Promise<FlowOutcome> {
-  const run = new TransferRun(ctx);
+/** Runs a transfer from `from` (a new REFER: requested; a recovered one: where it was, with its leg). */
+export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAttempt): Promise<FlowOutcome> {
+  const run = new TransferRun(ctx, leg);
   try {
-    return await run.toTheEnd();
+    return await run.toTheEnd(from);
   } finally {
     run.dispose();
   }
@@ -32,13 +36,19 @@ export async function runTransfer(ctx: FlowContext): Promise<FlowOutcome> {
 
 class TransferRun {
   private topology: TopologySnapshot | undefined;
-  private leg: DialAttempt | undefined;
   private transfereesGone: AllEnded | undefined;
+  private readonly marks: ChannelMarks;
 
-  constructor(private readonly ctx: FlowContext) {}
+  constructor(
+    private readonly ctx: FlowContext,
+    /** The new leg: placed or taken over in dialing, or followed again after a restart. */
+    private leg: DialAttempt | undefined,
+  ) {
+    this.marks = new ChannelMarks(ctx.deps.rest, ctx.log);
+  }
 
-  async toTheEnd(): Promise<FlowOutcome> {
-    let t: Transfer = { state: TransferState.Requested, event: this.ctx.event };
+  async toTheEnd(from: Transfer): Promise<FlowOutcome> {
+    let t = from;
     while (!isTerminal(t)) {
       const stimulus = await this.enter(t);
       const { transfer, note } = next(t, stimulus);
@@ -47,7 +57,19 @@ class TransferRun {
       this.ctx.claimBridges(bridgesOf(transfer));
       t = transfer;
     }
+    this.clearMarks(t);
     return { result: t.state, ...(t.reason !== undefined ? { reason: t.reason } : {}) };
+  }
+
+  // The transfer is over: its marks must not make a later restart resume it.
+  // Completed: the transferer is gone, the new leg stays. Otherwise the reverse.
+  private clearMarks(t: TerminalTransfer): void {
+    if (t.state === TransferState.Abandoned) return;
+    if (t.state === TransferState.Completed) {
+      if (this.leg) this.marks.write(this.leg.channelId, LEG_MARK, '');
+    } else {
+      this.marks.write(this.ctx.sourceId, SOURCE_MARK, '');
+    }
   }
 
   dispose(): void {
@@ -57,7 +79,7 @@ class TransferRun {
   private enter(t: Exclude<Transfer, TerminalTransfer>): Promise<Stimulus> {
     switch (t.state) {
       case TransferState.Requested:
-        return this.open();
+        return this.open(t.event);
       case TransferState.Checking:
         return this.check(t.leg);
       case TransferState.Dialing:
@@ -78,11 +100,13 @@ class TransferRun {
   }
 
   /** 100 Trying at once (the phone hears nothing until we speak) while the registry is read. */
-  private async open(): Promise<Stimulus> {
+  private async open(event: ChannelTransferEvent): Promise<Stimulus> {
     const { ctx } = this;
+    // Marked at once: if the service dies from here on, the phone still gets its NOTIFY after a restart.
+    this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId }));
     const [trying, topology] = await Promise.all([
       ctx.progress('channel_progress'),
-      gatherTopology(ctx.event, ctx.deps.registry, ctx.deps.pendingDials),
+      gatherTopology(event, ctx.deps.registry, ctx.deps.pendingDials),
     ]);
     this.topology = topology;
     return { type: 'opened', topology, transfererGone: trying === 'channel-gone' };
@@ -106,13 +130,18 @@ class TransferRun {
 
   private async dial(plan: LegPlan): Promise<Stimulus> {
     const { ctx } = this;
-    const leg = plan.replacedId !== undefined ? this.takeOver(plan, plan.replacedId) : this.place(plan);
+    // Recovered after a restart: the leg rings already, and the transferees hear it.
+    const resumed = this.leg !== undefined;
+    const leg = this.leg ?? (plan.replacedId !== undefined ? this.takeOver(plan, plan.replacedId) : this.place(plan));
     if (!leg) return { type: 'leg-lost' };
     this.leg = leg;
     const gone = await this.watch(plan);
-    await startHold(plan.transfereeIds, this.holdContext());
-    if (plan.destination !== undefined && this.wantsImmediate200(plan)) {
-      void leg.originated.then((placed) => (placed ? ctx.progress('channel_answered') : undefined));
+    if (!resumed) {
+      this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId, transferees: plan.transfereeIds }));
+      await startHold(plan.transfereeIds, this.holdContext());
+      if (plan.destination !== undefined && this.wantsImmediate200(plan)) {
+        void leg.originated.then((placed) => (placed ? ctx.progress('channel_answered') : undefined));
+      }
     }
     const outcome = await Promise.race([leg.outcome, gone.ended.then(() => 'gone' as const), ctx.aborted.then(() => 'aborted' as const)]);
     // Checked again: the leg may have answered in the same instant the
@@ -126,6 +155,8 @@ class TransferRun {
   private takeOver(plan: LegPlan, replacedId: string): DialAttempt | undefined {
     const leg = this.ctx.deps.pendingDials.takeOver(replacedId);
     if (leg) {
+      const deadline = Date.now() + this.ctx.deps.transfer.timeoutMs;
+      this.marks.write(leg.channelId, LEG_MARK, encodeMark(legMarkOf(this.ctx.transferId, plan, deadline)));
       this.ctx.log.info(
         { step: 'plan', replacedChannelId: replacedId, transferees: plan.transfereeIds, legChannelId: leg.channelId },
         'semi-attended transfer planned: the ringing leg goes to the transferee',
@@ -138,11 +169,13 @@ class TransferRun {
     const { deps, log } = this.ctx;
     const channels = this.topology?.channels;
     const callerFrom = { transferee: channels?.get(plan.transfereeIds[0]!), transferer: channels?.get(plan.sourceId), none: undefined };
+    // The leg carries its own mark from its creation on.
+    const mark = encodeMark(legMarkOf(this.ctx.transferId, plan, Date.now() + deps.transfer.timeoutMs));
     const leg = deps.dialer.dial({
       exten: plan.destination!,
       purpose: 'transfer',
       callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
-      variables: Object.keys(deps.transfer.channelVars).length > 0 ? deps.transfer.channelVars : undefined,
+      variables: { ...deps.transfer.channelVars, [LEG_MARK]: mark },
       timeoutMs: deps.transfer.timeoutMs,
       originator: plan.transfereeIds[0],
     });

@@ -8,10 +8,13 @@
 //    channel already left: Asterisk's own 503 after the transferer hung up
 //    before any progress (blind-noprogress trace).
 import { randomUUID } from 'node:crypto';
-import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { Bridge, Channel, ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
+import type { DialAttempt } from '../legs/dialer.js';
 import type { Logger } from '../logger.js';
 import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
-import { kindOf } from './machine.js';
+import { kindOf, TransferState, type Ending, type Transfer } from './machine.js';
+import { ChannelMarks } from './marks.js';
+import { LEG_MARK, legPlanOf, planRecovery } from './recovery.js';
 import { runTransfer } from './runner.js';
 import { notifyAll, stepReportingLogger, type TransferObserver, type TransferSummary } from './observer.js';
 import { SIPFRAG_OF, sendProgress, type ProgressResult } from './progress.js';
@@ -23,6 +26,28 @@ export interface TransferHandlerDeps extends TransferDeps {
   observers: TransferObserver[];
 }
 
+/** How a transfer's run begins: a new REFER, or one recovered from Asterisk after a restart. */
+interface TransferStart {
+  transferId: string;
+  kind: TransferKind;
+  sourceId: string;
+  sourceCallId: string | undefined;
+  destination: string | undefined;
+  from: Transfer;
+  /** Recovered: its leg, followed again. */
+  leg?: DialAttempt;
+  /** A new REFER: what it asked for, logged as the first step. */
+  requested?: { destination: string | undefined; replaces: string | undefined };
+  claim?: string[];
+}
+
+const NO_EFFECTS = (): Pick<Ending, 'stopMohOn' | 'afterNotify' | 'afterEcho' | 'destroyBridges'> => ({
+  stopMohOn: [],
+  afterNotify: [],
+  afterEcho: [],
+  destroyBridges: [],
+});
+
 export class TransferHandler {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Per source channel: gives up the transfer in flight (shutdown). */
@@ -32,10 +57,12 @@ export class TransferHandler {
   /** Bridge id → number of transfers in flight rearranging it. */
   private readonly claimed = new Map<string, number>();
   private readonly log: Logger;
+  private readonly marks: ChannelMarks;
   private draining = false;
 
   constructor(private readonly deps: TransferHandlerDeps) {
     this.log = deps.logger.child({ component: 'transfer' });
+    this.marks = new ChannelMarks(deps.rest, this.log);
   }
 
   get activeCount(): number {
@@ -102,48 +129,121 @@ export class TransferHandler {
       await sendProgress(this.deps.rest, this.log.child(meta), sourceId, 'channel_unavailable');
       return;
     }
-    let abort!: () => void;
-    const aborted = new Promise<void>((resolve) => (abort = resolve));
-    this.aborts.set(sourceId, abort);
-    const run = this.run(event, aborted).finally(() => {
-      this.inFlight.delete(sourceId);
-      this.aborts.delete(sourceId);
+    const dest = event.refer_to.requested_destination;
+    this.start({
+      transferId: randomUUID().slice(0, 8),
+      kind: kindOf(event),
+      sourceId,
+      sourceCallId: event.referred_by.source_channel.protocol_id || undefined,
+      destination: dest.destination,
+      from: { state: TransferState.Requested, event },
+      requested: { destination: dest.destination, replaces: dest.protocol_id },
+      claim: [event.referred_by.bridge?.id, event.refer_to.bridge?.id].filter((id): id is string => id !== undefined),
     });
-    this.inFlight.set(sourceId, run);
   }
 
-  private async run(event: ChannelTransferEvent, aborted: Promise<void>): Promise<void> {
+  /**
+   * On every (re)connect, with Asterisk's channels and bridges: transfers
+   * this process is not handling but Asterisk shows marks of (the service
+   * was restarted, or killed, in the middle of them) go on from where they
+   * were. Call in event order, after the registry's resync.
+   */
+  recover(channels: readonly Channel[], bridges: readonly Bridge[]): void {
+    const present = new Set(channels.map((c) => c.id));
+    for (const r of planRecovery(channels, bridges, (sourceId) => this.inFlight.has(sourceId))) {
+      if (r.kind === 'refer-pending') {
+        this.log.warn({ transferId: r.transferId, sourceChannelId: r.sourceId }, 'recovering a transfer left pending by a restart: 503');
+        this.start({
+          transferId: r.transferId,
+          kind: 'blind',
+          sourceId: r.sourceId,
+          sourceCallId: undefined,
+          destination: undefined,
+          from: {
+            state: TransferState.Unwinding,
+            leg: { sourceId: r.sourceId, sourceBridgeId: '', transfereeIds: r.transferees, busyIsDecline: false },
+            cancel: undefined,
+            ending: { ...NO_EFFECTS(), result: 'failed', reason: 'the service restarted before the transfer was carried out', sipfrag: 'channel_unavailable' },
+          },
+        });
+        continue;
+      }
+      const plan = legPlanOf(r.mark);
+      if (r.kind === 'leg-joined' && !present.has(r.mark.source)) {
+        // Done but for the marks: the transferer, and with it the REFER, is gone.
+        this.marks.write(r.leg.id, LEG_MARK, '');
+        continue;
+      }
+      const leg = this.deps.dialer.adopt(r.leg, r.mark.deadline - Date.now());
+      this.log.warn({ transferId: r.transferId, sourceChannelId: r.mark.source, legChannelId: r.leg.id, recovery: r.kind }, 'recovering a transfer interrupted by a restart');
+      const from: Transfer =
+        r.kind === 'leg-ringing'
+          ? { state: TransferState.Dialing, leg: plan }
+          : r.kind === 'leg-answered'
+            ? { state: TransferState.Joining, leg: plan }
+            : {
+                state: TransferState.Finishing,
+                ending: {
+                  ...NO_EFFECTS(),
+                  result: 'completed',
+                  sipfrag: 'channel_answered',
+                  afterNotify: [plan.sourceId],
+                  afterEcho: plan.replacedId !== undefined ? [{ channelId: plan.replacedId }] : [],
+                },
+              };
+      this.start({
+        transferId: r.transferId,
+        kind: plan.replacedId !== undefined ? 'attended' : 'blind',
+        sourceId: r.mark.source,
+        sourceCallId: undefined,
+        destination: undefined,
+        from,
+        leg,
+        claim: [plan.sourceBridgeId],
+      });
+    }
+  }
+
+  private start(start: TransferStart): void {
+    let abort!: () => void;
+    const aborted = new Promise<void>((resolve) => (abort = resolve));
+    this.aborts.set(start.sourceId, abort);
+    const run = this.run(start, aborted).finally(() => {
+      this.inFlight.delete(start.sourceId);
+      this.aborts.delete(start.sourceId);
+    });
+    this.inFlight.set(start.sourceId, run);
+  }
+
+  private async run(start: TransferStart, aborted: Promise<void>): Promise<void> {
     const started = performance.now();
-    const transferId = randomUUID().slice(0, 8);
-    const source = event.referred_by.source_channel;
-    const dest = event.refer_to.requested_destination;
-    const kind: TransferKind = kindOf(event);
-    const sourceCallId = source.protocol_id || undefined;
+    const { transferId, kind, sourceId, sourceCallId, destination } = start;
     const observers = this.deps.observers;
-    const log = stepReportingLogger(this.log.child({ transferId, kind, sourceChannelId: source.id, sourceCallId }), (s) =>
+    const log = stepReportingLogger(this.log.child({ transferId, kind, sourceChannelId: sourceId, sourceCallId }), (s) =>
       notifyAll(observers, this.log, 'step', { ...s, transferId, at: new Date().toISOString() }),
     );
     notifyAll(observers, this.log, 'started', {
       transferId,
       kind,
-      sourceChannelId: source.id,
+      sourceChannelId: sourceId,
       sourceCallId,
-      destination: dest.destination,
+      destination,
       startedAt: new Date().toISOString(),
     });
     const sipfrags: number[] = [];
     const bridgeIds: string[] = [];
     const ctx: FlowContext = {
-      event,
-      aborted,
+      transferId,
+      sourceId,
       deps: this.deps,
       log,
+      aborted,
       progress: async (state: TransferProgressState): Promise<ProgressResult> => {
-        const result = await sendProgress(this.deps.rest, log, source.id, state);
+        const result = await sendProgress(this.deps.rest, log, sourceId, state);
         if (result === 'sent') recordSipfrag(sipfrags, state);
         return result;
       },
-      echoOf: (state, ms) => this.echoOf(source.id, state, ms),
+      echoOf: (state, ms) => this.echoOf(sourceId, state, ms),
       claimBridges: (ids) => {
         for (const id of ids) {
           if (bridgeIds.includes(id)) continue;
@@ -154,12 +254,12 @@ export class TransferHandler {
     };
     // Claimed before the first await: a hangup event processed meanwhile
     // must not make the router end the call this transfer is rearranging.
-    ctx.claimBridges([event.referred_by.bridge?.id, event.refer_to.bridge?.id].filter((id): id is string => id !== undefined));
-    log.info({ step: 'requested', destination: dest.destination, replaces: dest.protocol_id }, 'transfer requested');
+    ctx.claimBridges(start.claim ?? []);
+    if (start.requested) log.info({ step: 'requested', ...start.requested }, 'transfer requested');
 
     let outcome: FlowOutcome;
     try {
-      outcome = await runTransfer(ctx);
+      outcome = await runTransfer(ctx, start.from, start.leg);
     } catch (err) {
       // A bug, not an ARI failure: still never leave the phone waiting.
       log.error({ err }, 'transfer crashed');
@@ -176,8 +276,8 @@ export class TransferHandler {
     const summary: TransferSummary = {
       transferId,
       kind,
-      sourceChannelId: source.id,
-      destination: dest.destination,
+      sourceChannelId: sourceId,
+      destination,
       result: outcome.result,
       reason: outcome.reason,
       sipfrags,

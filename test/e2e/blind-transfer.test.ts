@@ -41,8 +41,7 @@ describe('blind transfer', () => {
     h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 50 });
     const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
 
-    await waitUntil(() => transferLeg()?.state === 'Ringing', 'carol to ring');
-    expect(h.emu.channel(call.alice.id)?.ringing).toBe(true);
+    await waitUntil(() => transferLeg()?.state === 'Ringing' && h.emu.channel(call.alice.id)?.ringing === true, 'carol to ring and alice to hear it');
     expect(await refer.waitForTermination()).toEqual([100, 200]);
     const summary = await finished();
 

@@ -4,6 +4,7 @@
 import type { Channel } from '../../src/ari/models.js';
 import { loadConfig } from '../../src/config.js';
 import { TransferService } from '../../src/service.js';
+import { LEG_MARK, SOURCE_MARK } from '../../src/transfer/recovery.js';
 import type { TransferStep, TransferSummary } from '../../src/transfer/observer.js';
 import { AriEmulator, type RequestRecord } from '../emulator/index.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
@@ -19,7 +20,8 @@ export interface Harness {
 }
 
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
-  const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret' });
+  // ari.conf channelvars as asterisk-config/ sets them: the transfers' marks in every snapshot.
+  const emu = await AriEmulator.start({ app: 'ari-transfer', username: 'asterisk', password: 'pw-secret', channelvars: [SOURCE_MARK, LEG_MARK] });
   const logs = captureLogs('debug');
   const finished: TransferSummary[] = [];
   const steps: TransferStep[] = [];

@@ -540,6 +540,7 @@ function handlerRig(seed: number) {
     stopRinging: () => maybeFail('channels.ringStop'),
     startMoh: () => maybeFail('channels.startMoh'),
     stopMoh: () => maybeFail('channels.stopMoh'),
+    setChannelVariable: () => maybeFail('channels.setVariable'),
   };
   let legs = 0;
   const attempt = (): DialAttempt => {
@@ -555,7 +556,12 @@ function handlerRig(seed: number) {
     })();
     return { channelId, endpoint: `PJSIP/${channelId}`, originated: Promise.resolve(random() < 0.9), outcome: settled, cancel: async () => {} };
   };
-  const dialer = { dial: (_req: DialRequest) => attempt() };
+  const dialer = {
+    dial: (_req: DialRequest) => attempt(),
+    adopt: () => {
+      throw new Error('nothing to recover in this test');
+    },
+  };
   const ringing = new Map<string, DialAttempt>([['c5', attempt()]]);
   const pendingDials: PendingDials = {
     ringingLegOf: (id) => ringing.get(id)?.channelId,

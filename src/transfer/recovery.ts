@@ -1,0 +1,108 @@
+// What survives the service's process: a transfer's state written into
+// Asterisk itself, as channel variables, and read back on every (re)connect
+// (ari.conf `channelvars` puts them into every channel snapshot, so the
+// resync's GET /channels brings them without one request per channel).
+//
+//  - ARI_TRANSFER on the transferer's channel: a REFER is being handled
+//    (written when it arrives; updated once the transferees hear ringback).
+//  - ARI_TRANSFER_LEG on a new leg (set by the originate, or on the
+//    consultation call's leg taken over): everything needed to finish the
+//    transfer of that leg.
+//
+// `planRecovery` is pure: from Asterisk's channels and bridges it says, per
+// transfer nobody in this process is handling, in which state to resume it.
+import { z } from 'zod';
+import type { Bridge, Channel } from '../ari/models.js';
+import type { LegPlan } from './machine.js';
+
+export const SOURCE_MARK = 'ARI_TRANSFER';
+export const LEG_MARK = 'ARI_TRANSFER_LEG';
+
+const sourceMarkSchema = z.object({
+  id: z.string().min(1),
+  /** Known once the transferees hear ringback or music: stopped if the transfer cannot go on. */
+  transferees: z.array(z.string()).optional(),
+});
+export type SourceMark = z.infer<typeof sourceMarkSchema>;
+
+const legMarkSchema = z.object({
+  id: z.string().min(1),
+  source: z.string().min(1),
+  bridge: z.string().min(1),
+  transferees: z.array(z.string()).min(1),
+  /** Epoch ms: TRANSFER_TIMEOUT keeps running across a restart. */
+  deadline: z.number(),
+  decline: z.boolean(),
+  replaced: z.string().optional(),
+});
+export type LegMark = z.infer<typeof legMarkSchema>;
+
+export function encodeMark(mark: SourceMark | LegMark): string {
+  return JSON.stringify(mark);
+}
+
+function decode<T>(schema: z.ZodType<T>, raw: string | undefined): T | undefined {
+  if (!raw) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const decodeSourceMark = (raw: string | undefined) => decode(sourceMarkSchema, raw);
+export const decodeLegMark = (raw: string | undefined) => decode(legMarkSchema, raw);
+
+export function legMarkOf(transferId: string, plan: LegPlan, deadline: number): LegMark {
+  return {
+    id: transferId,
+    source: plan.sourceId,
+    bridge: plan.sourceBridgeId,
+    transferees: plan.transfereeIds,
+    deadline,
+    decline: plan.busyIsDecline,
+    ...(plan.replacedId !== undefined ? { replaced: plan.replacedId } : {}),
+  };
+}
+
+export function legPlanOf(mark: LegMark): LegPlan {
+  return {
+    sourceId: mark.source,
+    sourceBridgeId: mark.bridge,
+    transfereeIds: mark.transferees,
+    busyIsDecline: mark.decline,
+    ...(mark.replaced !== undefined ? { replacedId: mark.replaced } : {}),
+  };
+}
+
+export type Recovery =
+  /** The leg still rings: wait for it until its deadline. */
+  | { kind: 'leg-ringing'; transferId: string; leg: Channel; mark: LegMark }
+  /** The leg answered but is not with the transferees yet: join it. */
+  | { kind: 'leg-answered'; transferId: string; leg: Channel; mark: LegMark }
+  /** The leg already talks to the transferees: only the 200 and the hang-ups are left. */
+  | { kind: 'leg-joined'; transferId: string; leg: Channel; mark: LegMark }
+  /** A REFER with nothing placed for it (or its leg gone): the phone gets 503, ringback stops. */
+  | { kind: 'refer-pending'; transferId: string; sourceId: string; transferees: string[] };
+
+export function planRecovery(channels: readonly Channel[], bridges: readonly Bridge[], handled: (sourceId: string) => boolean): Recovery[] {
+  const bridgeOf = new Map<string, string>();
+  for (const b of bridges) for (const id of b.channels) bridgeOf.set(id, b.id);
+  const out: Recovery[] = [];
+  const resumed = new Set<string>();
+  for (const leg of channels) {
+    const mark = decodeLegMark(leg.channelvars?.[LEG_MARK]);
+    if (!mark || handled(mark.source)) continue;
+    resumed.add(mark.id);
+    const answered = leg.state === 'Up';
+    const kind = !answered ? 'leg-ringing' : bridgeOf.get(leg.id) === mark.bridge ? 'leg-joined' : 'leg-answered';
+    out.push({ kind, transferId: mark.id, leg, mark });
+  }
+  for (const source of channels) {
+    const mark = decodeSourceMark(source.channelvars?.[SOURCE_MARK]);
+    if (!mark || resumed.has(mark.id) || handled(source.id)) continue;
+    out.push({ kind: 'refer-pending', transferId: mark.id, sourceId: source.id, transferees: mark.transferees ?? [] });
+  }
+  return out;
+}

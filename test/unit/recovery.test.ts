@@ -1,0 +1,46 @@
+// Reading a transfer back from Asterisk after a restart (src/transfer/recovery.ts).
+import { describe, expect, it } from 'vitest';
+import type { Bridge, Channel } from '../../src/ari/models.js';
+import { decodeLegMark, encodeMark, LEG_MARK, planRecovery, SOURCE_MARK, type LegMark } from '../../src/transfer/recovery.js';
+
+function channel(id: string, state: Channel['state'], vars: Record<string, string> = {}): Channel {
+  return {
+    id,
+    name: `PJSIP/${id}-1`,
+    state,
+    protocol_id: '',
+    caller: { name: '', number: '' },
+    connected: { name: '', number: '' },
+    accountcode: '',
+    dialplan: { context: 'c', exten: 's', priority: 1 },
+    creationtime: 't',
+    language: 'en',
+    channelvars: vars,
+  };
+}
+const bridge = (id: string, channels: string[]) => ({ id, channels }) as Bridge;
+const mark: LegMark = { id: 't1', source: 'bob', bridge: 'b1', transferees: ['alice'], deadline: 1000, decline: true };
+
+describe('planRecovery', () => {
+  it('a leg still ringing, answered outside the bridge, or already with the transferees', () => {
+    const leg = (state: Channel['state']) => channel('leg', state, { [LEG_MARK]: encodeMark(mark) });
+    const bob = channel('bob', 'Up', { [SOURCE_MARK]: encodeMark({ id: 't1' }) });
+    const none = () => false;
+    expect(planRecovery([leg('Ringing'), bob], [bridge('b1', ['alice', 'bob'])], none).map((r) => r.kind)).toEqual(['leg-ringing']);
+    expect(planRecovery([leg('Up'), bob], [bridge('b1', ['alice', 'bob'])], none).map((r) => r.kind)).toEqual(['leg-answered']);
+    expect(planRecovery([leg('Up'), bob], [bridge('b1', ['alice', 'bob', 'leg'])], none).map((r) => r.kind)).toEqual(['leg-joined']);
+  });
+
+  it('a REFER whose transfer placed nothing (or whose leg is gone): pending, with the transferees to silence', () => {
+    const bob = channel('bob', 'Up', { [SOURCE_MARK]: encodeMark({ id: 't2', transferees: ['alice'] }) });
+    expect(planRecovery([bob], [], () => false)).toEqual([{ kind: 'refer-pending', transferId: 't2', sourceId: 'bob', transferees: ['alice'] }]);
+  });
+
+  it('leaves alone what this process is handling, cleared marks and marks it cannot read', () => {
+    const handled = (id: string) => id === 'bob';
+    const leg = channel('leg', 'Ringing', { [LEG_MARK]: encodeMark(mark) });
+    expect(planRecovery([leg, channel('bob', 'Up', { [SOURCE_MARK]: encodeMark({ id: 't1' }) })], [], handled)).toEqual([]);
+    expect(planRecovery([channel('x', 'Up', { [SOURCE_MARK]: '' }), channel('y', 'Up', { [LEG_MARK]: '{"id":' })], [], () => false)).toEqual([]);
+    expect(decodeLegMark(JSON.stringify({ ...mark, transferees: [] }))).toBeUndefined();
+  });
+});
