@@ -201,6 +201,7 @@ export class TransferService {
     const present = new Set((await this.registry.store.listChannels()).map((c) => c.id));
     this.watch.endMissing(present);
     this.dialer.reconcile(channels);
+    this.router.adoptBridges(bridges);
     // Transfers a previous process left in the middle (it was killed or crashed) go on.
     this.transfers.recover(channels, bridges);
   }

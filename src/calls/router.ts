@@ -11,7 +11,7 @@
 // and the transfer must then find the call connected.
 import { randomUUID } from 'node:crypto';
 import { isAriError } from '../ari/errors.js';
-import type { AriEvent, Channel } from '../ari/models.js';
+import type { AriEvent, Bridge, Channel } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import { callerIdOf } from '../legs/caller-id.js';
 import { checkDestination } from '../legs/destination-syntax.js';
@@ -51,6 +51,9 @@ const HANGUP_REASON: Record<DialFailure, string> = {
   error: 'failure',
 };
 
+/** The name of every bridge the router creates: how a restarted service knows them again. */
+const ROUTED_CALL = 'routed-call';
+
 export class CallRouter implements PendingDials {
   /** Callers still waiting for their callee: caller id → the ringing leg. */
   private readonly dialing = new Map<string, DialAttempt>();
@@ -71,6 +74,15 @@ export class CallRouter implements PendingDials {
     this.dialing.delete(channelId);
     if (attempt) this.log.info({ callerChannelId: channelId, legChannelId: attempt.channelId }, 'ringing call handed to a transfer');
     return attempt;
+  }
+
+  /**
+   * After a (re)connect, with Asterisk's bridges: the two-party calls this
+   * router connected, also those a previous process of the service did
+   * (killed or restarted meanwhile), are still its to end.
+   */
+  adoptBridges(bridges: readonly Bridge[]): void {
+    for (const b of bridges) if (b.name === ROUTED_CALL) this.bridges.add(b.id);
   }
 
   /** Feed every ARI event, in order, after the registry has applied it. */
@@ -189,7 +201,7 @@ export class CallRouter implements PendingDials {
       await Promise.all([
         // Ringback played in-band (inband_progress=yes) only stops when told.
         this.deps.rest.stopRinging(callerId).catch((err: unknown) => log.debug({ err }, 'ringing already stopped')),
-        this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: 'routed-call' }),
+        this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: ROUTED_CALL }),
       ]);
       await this.deps.rest.addChannel(bridgeId, [callerId, calleeId]);
       await this.deps.rest.answer(callerId);

@@ -6,6 +6,9 @@
 // up with which cause, ringing, and what the service logged.
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { loadConfig } from '../../src/config.js';
+import { TransferService } from '../../src/service.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import type { RequestRecord } from '../emulator/index.js';
 import { originates, membersOf, quiescent, startHarness, waitUntil, type Harness } from './harness.js';
 
@@ -146,6 +149,26 @@ describe('routing a call (ROUTING=dial)', () => {
     expect(emu.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/bridges/')).map((r) => r.status)).toEqual([204]);
     expect(emu.channels()).toEqual([]);
     await registryEmpty(h!);
+  });
+
+  it('a call connected before the service restarted is still ended by the new one: the caller hangs up, the callee is hung up', async () => {
+    const { emu } = await start();
+    const call = await routedCall(h!, 'alice', 'carol');
+    // A new process: its router starts knowing no call; the bridge's name tells it which are its own.
+    await h!.service.stop();
+    const again = new TransferService(loadConfig({ ARI_URL: emu.url, ARI_USERNAME: 'asterisk', ARI_PASSWORD: 'pw-secret', ROUTING: 'dial' }), captureLogs('debug').logger);
+    again.start();
+    try {
+      await waitUntil(() => again.ready, 'the new service to connect and resync');
+      emu.phoneHangsUp(call.callerId);
+      await waitUntil(() => emu.channels().length === 0 && emu.bridges().length === 0, 'the call to be torn down');
+      expect(emu.hangups.map((x) => [x.channelId, x.by])).toEqual([
+        [call.callerId, 'phone'],
+        [call.legId, 'ari'],
+      ]);
+    } finally {
+      await again.stop();
+    }
   });
 
   it('the callee hangs up: the caller is hung up and the bridge deleted; nothing is left', async () => {

@@ -2,6 +2,8 @@
 // while a transfer target rings, the ARI connection lost while it rings, and
 // Asterisk restarted under the running service. 1001 (alice) calls 1002
 // (bob), who REFERs her to 1003 (carol).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { pingAri, type AsteriskTarget } from './asterisk-target.js';
 import { asteriskCli, scenarios, until, type ScenarioContext } from './harness.js';
@@ -143,6 +145,61 @@ scenarios(
       expect(await exitOf(alice, 10_000)).toBe(0);
       expect(await exitOf(bob, 10_000)).toBe(0);
       await ctx.expectNothingLeft();
+    });
+
+    it('SIGKILL while carol rings, the service started again before she answers: it finds the transfer in Asterisk, bob hears 100 then 200, alice talks to carol', async () => {
+      const first = await startService(ctx.t.ariUrl, { TRANSFER_TIMEOUT: '30' });
+      // 9 s of ringing: the time to kill the service and start another (Stasis() fails while none runs).
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', { ring_ms: '9000' });
+      await carolRings(bob);
+      await nothingAsked(first);
+
+      await first.kill();
+      const second = await startService(ctx.t.ariUrl, { TRANSFER_TIMEOUT: '30' });
+      await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+      expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Ringing']);
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, explain);
+      expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+
+      await ctx.hangUp('1001');
+      expect(await exitOf(alice, 10_000)).toBe(0);
+      expect(await exitOf(carol, 10_000)).toBe(0);
+      await ctx.expectNothingLeft();
+    });
+
+    it('SIGKILL before anything was dialled (the policy webhook still deciding), the service started again: bob hears 100 then 503, alice stays with bob', async () => {
+      // A policy webhook that takes its time: the transfer waits in "checking".
+      const hook = createServer(() => undefined);
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+      try {
+        const policy = { TRANSFER_POLICY_URL: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/policy`, TRANSFER_POLICY_TIMEOUT_MS: '20000' };
+        const first = await startService(ctx.t.ariUrl, policy);
+        // Nobody dials carol in this scenario: no phone for her.
+        const bob = ctx.phone({ scenario: 'uas_blind_referer.xml', phone: '1002', keys: { refer_to: '1003', refer_params: '', refer_extra_header: 'X-Scenario: operations' } });
+        await listening();
+        const alice = ctx.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
+        await until('bob to hear 100 Trying and the transfer to be marked', async () => receivedSipfrags(bob.messages()).length === 1 && (await first.ariRequests('channels.setVariable')) >= 1, 15_000, explain);
+
+        await first.kill();
+        await startService(ctx.t.ariUrl, policy);
+        await until('bob to hear the final NOTIFY', () => receivedSipfrags(bob.messages()).length === 2, 15_000, explain);
+        expect(receivedSipfrags(bob.messages())).toEqual([100, 503]);
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+        expect(await ari.channelsOf('1003')).toEqual([]);
+
+        await ctx.hangUp('1001');
+        await ctx.hangUp('1002');
+        for (const b of await ari.bridges()) await ari.call('DELETE', `/bridges/${encodeURIComponent(b.id)}`);
+        expect(await exitOf(alice, 10_000)).toBe(0);
+        expect(await exitOf(bob, 10_000)).toBe(0);
+        await ctx.expectNothingLeft();
+      } finally {
+        hook.closeAllConnections();
+        await new Promise((r) => hook.close(r));
+      }
     });
 
     it('ARI connections reset while carol rings, the service back before she answers: bob hears 100 then 200, alice talks to carol', async () => {
