@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { TransferService } from '../../src/service.js';
 import type { TransferSummary } from '../../src/transfer/observer.js';
 import { LEG_MARK, SOURCE_MARK } from '../../src/transfer/recovery.js';
-import { AriEmulator } from '../emulator/index.js';
+import { AriEmulator, type EndpointBehaviour } from '../emulator/index.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { membersOf, quiescent, twoPartyCall, waitUntil, type Harness } from './harness.js';
@@ -66,14 +66,19 @@ async function start(env: Record<string, string> = {}) {
 
 const legOf = (e: AriEmulator) => e.channels().find((c) => c.id.startsWith('transfer-'));
 
+/** alice and bob talk; bob REFERs alice to carol, who behaves as told; resolves once she rings and alice hears it. */
+async function bobTransfersAliceToRingingCarol(h: Harness, carol: EndpointBehaviour) {
+  const call = await twoPartyCall(h);
+  h.emu.setEndpoint('carol', carol);
+  const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+  await waitUntil(() => legOf(h.emu)?.state === 'Ringing' && h.emu.channel(call.alice.id)?.ringing === true, 'carol to ring, alice to hear it');
+  return { call, refer, legId: legOf(h.emu)!.id };
+}
+
 describe('a transfer survives the death of the service', () => {
   it('blind, killed while the target rings: the new service waits for her; she answers, bob hears 100 then 200, alice talks to carol', async () => {
     const { h, kill, restart } = await start();
-    const call = await twoPartyCall(h);
-    h.emu.setEndpoint('carol', { kind: 'no-answer' });
-    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
-    await waitUntil(() => legOf(h.emu)?.state === 'Ringing' && h.emu.channel(call.alice.id)?.ringing === true, 'carol to ring, alice to hear it');
-    const legId = legOf(h.emu)!.id;
+    const { call, refer, legId } = await bobTransfersAliceToRingingCarol(h, { kind: 'no-answer' });
 
     await kill();
     const next = await restart();
@@ -93,12 +98,8 @@ describe('a transfer survives the death of the service', () => {
 
   it('blind, killed while the target rings, she is busy: bob hears 603, alice is back with bob without ringback', async () => {
     const { h, kill, restart } = await start();
-    const call = await twoPartyCall(h);
     // Busy only after a while: the service dies and another starts meanwhile.
-    h.emu.setEndpoint('carol', { kind: 'busy', afterMs: 800 });
-    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
-    await waitUntil(() => legOf(h.emu)?.state === 'Ringing' && h.emu.channel(call.alice.id)?.ringing === true, 'carol to ring, alice to hear it');
-    const legId = legOf(h.emu)!.id;
+    const { call, refer, legId } = await bobTransfersAliceToRingingCarol(h, { kind: 'busy', afterMs: 800 });
 
     await kill();
     const next = await restart();
@@ -116,11 +117,7 @@ describe('a transfer survives the death of the service', () => {
 
   it('blind, killed while the target rings: TRANSFER_TIMEOUT keeps running across the restart; no answer: 503, the leg hung up', async () => {
     const { h, kill, restart } = await start({ TRANSFER_TIMEOUT: '2' });
-    const call = await twoPartyCall(h);
-    h.emu.setEndpoint('carol', { kind: 'no-answer' });
-    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
-    await waitUntil(() => legOf(h.emu)?.state === 'Ringing', 'carol to ring');
-    const legId = legOf(h.emu)!.id;
+    const { call, refer, legId } = await bobTransfersAliceToRingingCarol(h, { kind: 'no-answer' });
 
     await kill();
     await new Promise((r) => setTimeout(r, 1200)); // the service is down for 1.2 of the 2 seconds

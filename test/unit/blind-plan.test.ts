@@ -1,23 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { channelRecord } from '../helpers/channels.js';
 import type { ChannelTransferEvent } from '../../src/ari/models.js';
 import type { BridgeRecord, ChannelRecord } from '../../src/registry/types.js';
 import type { TopologySnapshot } from '../../src/transfer/attended-plan.js';
 import { planBlind } from '../../src/transfer/blind-plan.js';
 
-function chan(id: string, extra: Partial<ChannelRecord> = {}): ChannelRecord {
-  return {
-    id,
-    name: `PJSIP/${id}-00000001`,
-    state: 'Up',
-    callId: `call-${id}`,
-    caller: { name: id.toUpperCase(), number: id },
-    bridgeId: 'b1',
-    dialogTags: undefined,
-    hangingUp: false,
-    mohByService: false,
-    ...extra,
-  };
-}
+const chan = channelRecord;
 
 function topo(channels: ChannelRecord[], members = channels.map((c) => c.id)): TopologySnapshot {
   const bridge: BridgeRecord = { id: 'b1', name: 'call', channelIds: members };

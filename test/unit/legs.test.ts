@@ -1,23 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { channelRecord } from '../helpers/channels.js';
 import { callerIdOf } from '../../src/legs/caller-id.js';
 import { checkDestination, type DestinationCheck } from '../../src/legs/destination-syntax.js';
 import { failureOfCause } from '../../src/legs/dialer.js';
-import type { ChannelRecord } from '../../src/registry/types.js';
 
-function chan(id: string, extra: Partial<ChannelRecord> = {}): ChannelRecord {
-  return {
-    id,
-    name: `PJSIP/${id}-00000001`,
-    state: 'Up',
-    callId: `call-${id}`,
-    caller: { name: id.toUpperCase(), number: id },
-    bridgeId: 'b1',
-    dialogTags: undefined,
-    hangingUp: false,
-    mohByService: false,
-    ...extra,
-  };
-}
+const chan = channelRecord;
 
 describe('callerIdOf', () => {
   it('formats a caller id as ARI expects it', () => {

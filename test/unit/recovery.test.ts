@@ -1,23 +1,10 @@
 // Reading a transfer back from Asterisk after a restart (src/transfer/recovery.ts).
 import { describe, expect, it } from 'vitest';
 import type { Bridge, Channel } from '../../src/ari/models.js';
+import { channelSnapshot } from '../helpers/channels.js';
 import { decodeLegMark, encodeMark, LEG_MARK, planRecovery, SOURCE_MARK, type LegMark } from '../../src/transfer/recovery.js';
 
-function channel(id: string, state: Channel['state'], vars: Record<string, string> = {}): Channel {
-  return {
-    id,
-    name: `PJSIP/${id}-1`,
-    state,
-    protocol_id: '',
-    caller: { name: '', number: '' },
-    connected: { name: '', number: '' },
-    accountcode: '',
-    dialplan: { context: 'c', exten: 's', priority: 1 },
-    creationtime: 't',
-    language: 'en',
-    channelvars: vars,
-  };
-}
+const channel = (id: string, state: Channel['state'], vars: Record<string, string> = {}) => channelSnapshot(id, { state, channelvars: vars });
 const bridge = (id: string, channels: string[]) => ({ id, channels }) as Bridge;
 const mark: LegMark = { id: 't1', source: 'bob', bridge: 'b1', transferees: ['alice'], deadline: 1000, decline: true };
 

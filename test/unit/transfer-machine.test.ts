@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ChannelTransferEvent } from '../../src/ari/models.js';
 import type { BridgeRecord, ChannelRecord } from '../../src/registry/types.js';
+import { channelRecord, channelSnapshot } from '../helpers/channels.js';
 import type { AttendedPlan, TopologySnapshot } from '../../src/transfer/attended-plan.js';
 import {
   bridgesOf,
@@ -15,20 +16,7 @@ import {
   type Transfer,
 } from '../../src/transfer/machine.js';
 
-function chan(id: string, bridgeId: string | undefined = 'b1', extra: Partial<ChannelRecord> = {}): ChannelRecord {
-  return {
-    id,
-    name: `PJSIP/${id}-00000001`,
-    state: 'Up',
-    callId: `call-${id}`,
-    caller: { name: id, number: id },
-    bridgeId,
-    dialogTags: undefined,
-    hangingUp: false,
-    mohByService: false,
-    ...extra,
-  };
-}
+const chan = (id: string, bridgeId: string | undefined = 'b1') => channelRecord(id, { bridgeId });
 
 function topo(channels: ChannelRecord[]): TopologySnapshot {
   const bridge: BridgeRecord = { id: 'b1', name: 'call', channelIds: channels.filter((c) => c.bridgeId === 'b1').map((c) => c.id) };
@@ -41,19 +29,7 @@ function refer(destination: string, replaces?: string): ChannelTransferEvent {
     timestamp: 't',
     application: 'ari-transfer',
     refer_to: { requested_destination: replaces ? { destination, protocol_id: replaces } : { destination } },
-    referred_by: {
-      source_channel: {
-        id: 'bob',
-        name: 'PJSIP/bob-1',
-        state: 'Up',
-        caller: { name: '', number: '' },
-        connected: { name: '', number: '' },
-        accountcode: '',
-        dialplan: { context: 'c', exten: 's', priority: 1 },
-        creationtime: 't',
-        language: 'en',
-      },
-    },
+    referred_by: { source_channel: channelSnapshot('bob') },
   };
 }
 
