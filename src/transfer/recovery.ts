@@ -18,13 +18,6 @@ import type { LegPlan } from './machine.js';
 export const SOURCE_MARK = 'ARI_TRANSFER';
 export const LEG_MARK = 'ARI_TRANSFER_LEG';
 
-const sourceMarkSchema = z.object({
-  id: z.string().min(1),
-  /** Known once the transferees hear ringback or music: stopped if the transfer cannot go on. */
-  transferees: z.array(z.string()).optional(),
-});
-export type SourceMark = z.infer<typeof sourceMarkSchema>;
-
 const legMarkSchema = z.object({
   id: z.string().min(1),
   source: z.string().min(1),
@@ -36,6 +29,19 @@ const legMarkSchema = z.object({
   replaced: z.string().optional(),
 });
 export type LegMark = z.infer<typeof legMarkSchema>;
+
+const sourceMarkSchema = z.object({
+  id: z.string().min(1),
+  /** Known once the transferees hear ringback or music: stopped if the transfer cannot go on. */
+  transferees: z.array(z.string()).optional(),
+  /**
+   * Semi-attended: the consultation call's ringing leg, taken over. Its own
+   * mark cannot be written: Asterisk sets variables only on channels in
+   * Stasis, which a leg enters when it answers.
+   */
+  leg: legMarkSchema.extend({ channel: z.string().min(1) }).optional(),
+});
+export type SourceMark = z.infer<typeof sourceMarkSchema>;
 
 export function encodeMark(mark: SourceMark | LegMark): string {
   return JSON.stringify(mark);
@@ -95,14 +101,23 @@ export function planRecovery(channels: readonly Channel[], bridges: readonly Bri
     const mark = decodeLegMark(leg.channelvars?.[LEG_MARK]);
     if (!mark || handled(mark.source)) continue;
     resumed.add(mark.id);
-    const answered = leg.state === 'Up';
-    const kind = !answered ? 'leg-ringing' : bridgeOf.get(leg.id) === mark.bridge ? 'leg-joined' : 'leg-answered';
-    out.push({ kind, transferId: mark.id, leg, mark });
+    out.push({ kind: kindOfLeg(leg, mark, bridgeOf), transferId: mark.id, leg, mark });
   }
+  const byId = new Map(channels.map((c) => [c.id, c]));
   for (const source of channels) {
     const mark = decodeSourceMark(source.channelvars?.[SOURCE_MARK]);
     if (!mark || resumed.has(mark.id) || handled(source.id)) continue;
+    const leg = mark.leg ? byId.get(mark.leg.channel) : undefined;
+    if (mark.leg && leg) {
+      out.push({ kind: kindOfLeg(leg, mark.leg, bridgeOf), transferId: mark.id, leg, mark: mark.leg });
+      continue;
+    }
     out.push({ kind: 'refer-pending', transferId: mark.id, sourceId: source.id, transferees: mark.transferees ?? [] });
   }
   return out;
+}
+
+function kindOfLeg(leg: Channel, mark: LegMark, bridgeOf: ReadonlyMap<string, string>): 'leg-ringing' | 'leg-answered' | 'leg-joined' {
+  if (leg.state !== 'Up') return 'leg-ringing';
+  return bridgeOf.get(leg.id) === mark.bridge ? 'leg-joined' : 'leg-answered';
 }

@@ -137,7 +137,9 @@ class TransferRun {
     this.leg = leg;
     const gone = await this.watch(plan);
     if (!resumed) {
-      this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId, transferees: plan.transfereeIds }));
+      // A taken-over leg is not in Stasis yet, where Asterisk would let us mark it: the transferer carries its mark.
+      const legMark = plan.replacedId !== undefined ? { ...legMarkOf(ctx.transferId, plan, Date.now() + ctx.deps.transfer.timeoutMs), channel: leg.channelId } : undefined;
+      this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId, transferees: plan.transfereeIds, ...(legMark ? { leg: legMark } : {}) }));
       await startHold(plan.transfereeIds, this.holdContext());
       if (plan.destination !== undefined && this.wantsImmediate200(plan)) {
         void leg.originated.then((placed) => (placed ? ctx.progress('channel_answered') : undefined));
@@ -155,8 +157,6 @@ class TransferRun {
   private takeOver(plan: LegPlan, replacedId: string): DialAttempt | undefined {
     const leg = this.ctx.deps.pendingDials.takeOver(replacedId);
     if (leg) {
-      const deadline = Date.now() + this.ctx.deps.transfer.timeoutMs;
-      this.marks.write(leg.channelId, LEG_MARK, encodeMark(legMarkOf(this.ctx.transferId, plan, deadline)));
       this.ctx.log.info(
         { step: 'plan', replacedChannelId: replacedId, transferees: plan.transfereeIds, legChannelId: leg.channelId },
         'semi-attended transfer planned: the ringing leg goes to the transferee',

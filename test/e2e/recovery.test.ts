@@ -12,7 +12,7 @@ import { LEG_MARK, SOURCE_MARK } from '../../src/transfer/recovery.js';
 import { AriEmulator, type EndpointBehaviour } from '../emulator/index.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { membersOf, quiescent, twoPartyCall, waitUntil, type Harness } from './harness.js';
+import { membersOf, quiescent, replacesFor, twoPartyCall, waitUntil, type Harness } from './harness.js';
 
 let emu: AriEmulator | undefined;
 const services: TransferService[] = [];
@@ -161,6 +161,38 @@ describe('a transfer survives the death of the service', () => {
       hook.closeAllConnections();
       await new Promise((r) => hook.close(r));
     }
+  });
+
+  it('semi-attended (routed calls), killed while the consultation call still rings: carol answers, bob hears 100 then 200, alice talks to carol', async () => {
+    const { h, kill, restart } = await start({ ROUTING: 'dial' });
+    const routeLeg = (endpoint: string) => h.emu.channels().find((c) => c.id.startsWith('route-') && c.name.startsWith(`PJSIP/${endpoint}-`));
+    h.emu.setEndpoint('bob', { kind: 'answer', afterMs: 5 });
+    const alice = h.emu.phoneCalls({ endpoint: 'alice', exten: 'bob' });
+    await waitUntil(() => routeLeg('bob')?.bridgeId !== undefined && h.emu.channel(alice.id)?.bridgeId !== undefined, 'alice and bob to be connected');
+    const bobLeg = routeLeg('bob')!;
+    const bridgeId = bobLeg.bridgeId!;
+    h.emu.setEndpoint('carol', { kind: 'no-answer' });
+    const consult = h.emu.phoneCalls({ endpoint: 'bob', exten: 'carol' });
+    await waitUntil(() => routeLeg('carol')?.state === 'Ringing', 'carol to ring');
+    const carolLeg = routeLeg('carol')!;
+    const refer = h.emu.sendRefer(bobLeg.id, { kind: 'attended', destination: 'carol', replaces: replacesFor(h, consult.id) });
+    await waitUntil(
+      () => h.emu.channel(alice.id)?.ringing === true && (h.emu.channel(bobLeg.id)?.variables[SOURCE_MARK] ?? '').includes(carolLeg.id),
+      "the transfer to take carol's ringing leg over",
+    );
+
+    await kill();
+    const next = await restart();
+    await waitUntil(() => next.logs.lines.some((l) => l.msg === 'recovering a transfer interrupted by a restart'), 'the transfer to be recovered');
+    h.emu.phoneAnswers(carolLeg.id);
+
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
+    await quiescent(h);
+    expect(membersOf(h, bridgeId)).toEqual([alice.id, carolLeg.id].sort());
+    expect(h.emu.channel(consult.id)).toBeUndefined();
+    expect(h.emu.channel(bobLeg.id)).toBeUndefined();
+    expect(h.emu.channel(alice.id)?.ringing).toBe(false);
   });
 
   it('a transfer that ended normally leaves no mark: a restart afterwards recovers nothing', async () => {

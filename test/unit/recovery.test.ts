@@ -23,6 +23,14 @@ describe('planRecovery', () => {
     expect(planRecovery([bob], [], () => false)).toEqual([{ kind: 'refer-pending', transferId: 't2', sourceId: 'bob', transferees: ['alice'] }]);
   });
 
+  it('semi-attended: the ringing leg named by the mark on the transferer (a leg outside Stasis cannot carry its own)', () => {
+    const bob = channel('bob', 'Up', { [SOURCE_MARK]: encodeMark({ id: 't3', transferees: ['alice'], leg: { ...mark, id: 't3', replaced: 'consult', channel: 'route-1' } }) });
+    const [r] = planRecovery([bob, channel('route-1', 'Ringing')], [], () => false);
+    expect(r).toMatchObject({ kind: 'leg-ringing', transferId: 't3', leg: { id: 'route-1' }, mark: { replaced: 'consult', source: 'bob' } });
+    // Its leg gone meanwhile: the REFER is pending, nothing to follow.
+    expect(planRecovery([bob], [], () => false)).toMatchObject([{ kind: 'refer-pending', transferId: 't3' }]);
+  });
+
   it('leaves alone what this process is handling, cleared marks and marks it cannot read', () => {
     const handled = (id: string) => id === 'bob';
     const leg = channel('leg', 'Ringing', { [LEG_MARK]: encodeMark(mark) });
