@@ -12,6 +12,7 @@ import { ServiceProcess } from './service-process.js';
 import { RtpListener, type Heard } from './rtp-listener.js';
 import { received, receivedSipfrags } from './sipp-messages.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { inviteResponses, semiAttendedCall } from './semi-attended-call.js';
 
 const listening = () => new Promise((r) => setTimeout(r, 300));
 
@@ -168,6 +169,32 @@ scenarios(
       expect(await exitOf(alice, 10_000)).toBe(0);
       expect(await exitOf(carol, 10_000)).toBe(0);
       await ctx.expectNothingLeft();
+    });
+
+    it('semi-attended, SIGKILL while the consultation call still rings, the service started again: carol answers, bob hears 100 then 200, alice talks to carol', async () => {
+      const first = await startService(ctx.t.ariUrl, { TRANSFER_TIMEOUT: '30' });
+      // 9 s of ringing: the time to kill the service and start another.
+      const { alice, bobFirst, bobConsult, carol, closeEars } = await semiAttendedCall(ctx, { answer: '200', ringMs: 9000 });
+      try {
+        await until('bob to hear 100 Trying and alice ringback', async () => receivedSipfrags(bobFirst.messages()).length === 1 && (await first.ariRequests('channels.ring')) >= 3, 15_000, explain);
+        await first.kill();
+        const second = await startService(ctx.t.ariUrl, { TRANSFER_TIMEOUT: '30' });
+        await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+
+        expect(await exitOf(bobConsult, 30_000)).toBe(0);
+        expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
+        expect(await exitOf(bobFirst, 10_000)).toBe(0);
+        expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+        await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, explain);
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+
+        await ctx.hangUp('1001');
+        expect(await exitOf(alice, 10_000)).toBe(0);
+        expect(await exitOf(carol, 10_000)).toBe(0);
+        await ctx.expectNothingLeft();
+      } finally {
+        await closeEars();
+      }
     });
 
     it('SIGKILL before anything was dialled (the policy webhook still deciding), the service started again: bob hears 100 then 503, alice stays with bob', async () => {

@@ -4,46 +4,19 @@
 // naming that early dialog (to-tag from the 180). When carol answers she
 // talks to alice; bob's ringing consultation call is ended by Asterisk.
 import { expect, it } from 'vitest';
-import { exitOf, type SippPhone } from './phones.js';
+import { exitOf } from './phones.js';
 import { scenarios, until } from './harness.js';
-import { received, receivedSipfrags, type SipMessage } from './sipp-messages.js';
-import { RtpListener } from './rtp-listener.js';
-
-const listening = () => new Promise((r) => setTimeout(r, 300));
-
-/** The status codes a phone received for its INVITE, in order. */
-const inviteResponses = (messages: SipMessage[]) =>
-  messages.filter((m) => m.direction === 'received' && m.status !== undefined && m.cseqMethod === 'INVITE').map((m) => m.status);
+import { received, receivedSipfrags } from './sipp-messages.js';
+import { inviteResponses, semiAttendedCall as semiAttendedCallOf } from './semi-attended-call.js';
 
 scenarios('semi-attended transfers on a real Asterisk', {}, (ctx) => {
   const { ari } = ctx;
-  let carolRtp: RtpListener | undefined;
-  let bobRtp: RtpListener | undefined;
-
-  /**
-   * alice calls bob; bob's consultation call rings carol, and bob REFERs
-   * alice to it on its 180. carol rings 3 s, far longer than the REFER takes,
-   * then answers (200) or says busy (486).
-   */
-  async function semiAttendedCall(carolAnswer: '200' | '486') {
-    [carolRtp, bobRtp] = await Promise.all([RtpListener.open(), RtpListener.open()]);
-    const carol = ctx.phone({
-      scenario: 'uas_ring_answer.xml',
-      phone: '1003',
-      keys: { ring_ms: '3000', answer: carolAnswer, rtp_port: String(carolRtp.port) },
-    });
-    // Side B (the ringing consultation call) listens on the 3PCC socket: start it first.
-    const bobConsult: SippPhone = ctx.phone({ scenario: 'uac_att_consult_early.xml', phone: '1002', port: 'consult', call: '1003', threePcc: true });
-    await listening();
-    const bobFirst = ctx.phone({
-      scenario: 'uas_att_transferor.xml',
-      phone: '1002',
-      keys: { refer_target: '1003', rtp_port: String(bobRtp.port), hold: 'no' },
-      threePcc: true,
-    });
-    await listening();
-    const alice = ctx.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
-    return { alice, bobFirst, bobConsult, carol };
+  let closeEars: (() => Promise<unknown>) | undefined;
+  /** carol rings 3 s, far longer than the REFER takes. */
+  async function semiAttendedCall(answer: '200' | '486') {
+    const call = await semiAttendedCallOf(ctx, { answer, ringMs: 3000 });
+    closeEars = call.closeEars;
+    return call;
   }
 
   it('bob transfers while carol still rings: he hears 100 then 200, his ringing call gets 603, alice talks to carol once she answers', async () => {
@@ -65,7 +38,7 @@ scenarios('semi-attended transfers on a real Asterisk', {}, (ctx) => {
       expect(received(carol.messages(), 'BYE')).toHaveLength(1);
       await ctx.expectNothingLeft();
     } finally {
-      await Promise.all([carolRtp?.close(), bobRtp?.close()]);
+      await closeEars?.();
     }
   });
 
@@ -85,7 +58,7 @@ scenarios('semi-attended transfers on a real Asterisk', {}, (ctx) => {
       expect(received(bobFirst.messages(), 'BYE')).toHaveLength(1);
       await ctx.expectNothingLeft();
     } finally {
-      await Promise.all([carolRtp?.close(), bobRtp?.close()]);
+      await closeEars?.();
     }
   });
 });
