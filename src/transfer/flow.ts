@@ -55,6 +55,12 @@ export interface FlowContext {
   echoOf(state: TransferProgressState, ms: number): Promise<boolean>;
   /** Bridges this transfer rearranges: the router leaves them alone meanwhile. */
   claimBridges(ids: string[]): void;
+  /**
+   * Makes this transfer the one rearranging these bridges. Resolves with
+   * the first bridge another transfer in flight already rearranges (then
+   * nothing is taken), or undefined.
+   */
+  ownBridges(ids: string[]): string | undefined;
   /** Resolves if the transfer must give up (shutdown grace over). */
   aborted: Promise<void>;
 }

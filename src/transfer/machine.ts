@@ -101,6 +101,8 @@ export interface TerminalTransfer {
 
 export type Stimulus =
   | { type: 'opened'; topology: TopologySnapshot; transfererGone: boolean }
+  /** The plan's bridges are being rearranged by another transfer in flight. */
+  | { type: 'contended'; bridgeId: string }
   | { type: 'policy'; allowed: true; transfereesGone: boolean }
   | { type: 'policy'; allowed: false; rule: string; detail: string }
   | { type: 'leg-answered' }
@@ -168,6 +170,9 @@ export function next(t: Transfer, s: Stimulus): Transition {
   switch (t.state) {
     case TransferState.Requested:
       if (s.type === 'opened') return kindOf(t.event) === 'blind' ? openBlind(t.event, s) : openAttended(t.event, s);
+      if (s.type === 'contended') {
+        return rejected(kindOf(t.event), { reason: 'bridge-busy', detail: `another transfer is rearranging bridge ${s.bridgeId}` });
+      }
       break;
     case TransferState.Checking:
       if (s.type !== 'policy') break;

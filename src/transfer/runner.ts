@@ -51,10 +51,12 @@ class TransferRun {
     let t = from;
     while (!isTerminal(t)) {
       const stimulus = await this.enter(t);
-      const { transfer, note } = next(t, stimulus);
+      let { transfer, note } = next(t, stimulus);
+      // Two transfers never rearrange one bridge at once: the later one is refused before it touches anything.
+      const taken = this.ctx.ownBridges(bridgesOf(transfer));
+      if (taken !== undefined) ({ transfer, note } = next(t, { type: 'contended', bridgeId: taken }));
       if (note) this.ctx.log[note.level]({ step: note.step, ...note.fields }, note.msg);
       this.ctx.log.debug({ from: t.state, to: transfer.state, stimulus: stimulus.type }, 'transfer state changed');
-      this.ctx.claimBridges(bridgesOf(transfer));
       t = transfer;
     }
     this.clearMarks(t);

@@ -56,6 +56,8 @@ export class TransferHandler {
   private readonly echoWaiters = new Map<string, Set<{ state: string; echoed(): void }>>();
   /** Bridge id → number of transfers in flight rearranging it. */
   private readonly claimed = new Map<string, number>();
+  /** Bridge id → the transfer (by source channel) rearranging it: one at a time. */
+  private readonly owners = new Map<string, string>();
   private readonly log: Logger;
   private readonly marks: ChannelMarks;
   private draining = false;
@@ -244,6 +246,13 @@ export class TransferHandler {
         return result;
       },
       echoOf: (state, ms) => this.echoOf(sourceId, state, ms),
+      ownBridges: (ids) => {
+        const taken = ids.find((id) => (this.owners.get(id) ?? sourceId) !== sourceId);
+        if (taken !== undefined) return taken;
+        for (const id of ids) this.owners.set(id, sourceId);
+        ctx.claimBridges(ids);
+        return undefined;
+      },
       claimBridges: (ids) => {
         for (const id of ids) {
           if (bridgeIds.includes(id)) continue;
@@ -266,6 +275,7 @@ export class TransferHandler {
       await ctx.progress('channel_unavailable');
       outcome = { result: 'failed', reason: 'internal error' };
     } finally {
+      for (const [id, owner] of [...this.owners]) if (owner === sourceId) this.owners.delete(id);
       for (const id of bridgeIds) {
         const n = (this.claimed.get(id) ?? 1) - 1;
         if (n > 0) this.claimed.set(id, n);

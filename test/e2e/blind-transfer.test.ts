@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Channel } from '../../src/ari/models.js';
-import { membersOf, startHarness, twoPartyCall, waitUntil, type Harness, transferFinished } from './harness.js';
+import { membersOf, originates, startHarness, twoPartyCall, waitUntil, type Harness, transferFinished } from './harness.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -36,6 +36,20 @@ async function finished() {
 const sorted = (...ids: string[]) => ids.slice().sort();
 
 describe('blind transfer', () => {
+  it('both parties REFER at once: the first transfer goes on, the second hears 503 and nothing of its own is dialled', async () => {
+    const call = await aliceTalksToBob();
+    h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 100 });
+    const first = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    const second = h.emu.sendRefer(call.alice.id, { kind: 'blind', destination: 'dave' });
+    expect(await second.waitForTermination()).toEqual([100, 503]);
+    expect(await first.waitForTermination()).toEqual([100, 200]);
+    await transferFinished(h, 2);
+    expect(h.finished.find((s) => s.sourceChannelId === call.alice.id)).toMatchObject({ result: 'rejected', reason: `another transfer is rearranging bridge ${call.bridgeId}` });
+    expect(originates(h).map((r) => r.query.endpoint)).toEqual(['PJSIP/carol']);
+    const carol = transferLeg()!;
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, carol.id));
+  });
+
   it('answered: 100 then 200, the transferee talks to the new leg, the transferer is hung up, nothing left over', async () => {
     const call = await aliceTalksToBob();
     h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 50 });

@@ -80,6 +80,12 @@ describe('transfer state table', () => {
       expect(t.note).toMatchObject({ level: 'warn', step: 'rejected', msg: 'blind transfer rejected', fields: { reason: 'no-transferee' } });
     });
 
+    it('another transfer rearranges the same bridge: 503, rejected, nothing touched', () => {
+      const t = next(requested, { type: 'contended', bridgeId: 'b1' });
+      expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'rejected', sipfrag: 'channel_unavailable', afterEcho: [], afterNotify: [] } });
+      expect(t.note).toMatchObject({ step: 'rejected', fields: { reason: 'bridge-busy', detail: 'another transfer is rearranging bridge b1' } });
+    });
+
     it('refused by the policy: 603, rejected, nothing dialled', () => {
       const t = next({ state: TransferState.Checking, leg: blindLeg }, { type: 'policy', allowed: false, rule: 'deny-list', detail: 'carol is denied' });
       expect(t.transfer).toEqual({
