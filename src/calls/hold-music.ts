@@ -22,13 +22,21 @@ export class HoldMusic {
     this.log = deps.logger.child({ component: 'hold' });
   }
 
+  /** REST calls per channel, kept in order: a quick hold/unhold must not reach Asterisk the other way round. */
+  private readonly inOrder = new Map<string, Promise<void>>();
+
+  /**
+   * Decides in event order (registry reads and the mohByService mark, so
+   * a transfer right behind sees it), but the REST calls run off the event
+   * queue: a REFER must not wait behind them.
+   */
   async onEvent(event: AriEvent): Promise<void> {
     if (event.type === 'ChannelHold') await this.toPeers(event.channel.id, true);
     else if (event.type === 'ChannelUnhold') await this.toPeers(event.channel.id, false);
   }
 
   private async toPeers(heldId: string, on: boolean): Promise<void> {
-    const { registry, rest, mohClass } = this.deps;
+    const { registry } = this.deps;
     const held = await registry.store.getChannel(heldId);
     const bridge = held?.bridgeId ? await registry.store.getBridge(held.bridgeId) : undefined;
     if (!bridge) return;
@@ -36,14 +44,30 @@ export class HoldMusic {
       if (peerId === heldId) continue;
       const peer = await registry.store.getChannel(peerId);
       if (!peer || peer.hangingUp || peer.mohByService === on) continue;
+      await registry.store.patchChannel(peerId, { mohByService: on });
+      this.change(heldId, peerId, on);
+    }
+  }
+
+  private change(heldId: string, peerId: string, on: boolean): void {
+    const { rest, registry, mohClass } = this.deps;
+    const run = async (): Promise<void> => {
       try {
         if (on) await rest.startMoh(peerId, mohClass);
         else await rest.stopMoh(peerId);
-        await registry.store.patchChannel(peerId, { mohByService: on });
         this.log.info({ heldChannelId: heldId, channelId: peerId, mohClass }, on ? 'music on hold started' : 'music on hold stopped');
       } catch (err) {
-        if (!isAriError(err, 404)) this.log.warn({ err, channelId: peerId }, 'could not change music on hold');
+        if (isAriError(err, 404)) return;
+        this.log.warn({ err, channelId: peerId }, 'could not change music on hold');
+        // Not done after all: the mark says what the channel really hears.
+        const now = await registry.store.getChannel(peerId);
+        if (now?.mohByService === on) await registry.store.patchChannel(peerId, { mohByService: !on });
       }
-    }
+    };
+    const next = (this.inOrder.get(peerId) ?? Promise.resolve()).then(run);
+    this.inOrder.set(peerId, next);
+    void next.finally(() => {
+      if (this.inOrder.get(peerId) === next) this.inOrder.delete(peerId);
+    });
   }
 }

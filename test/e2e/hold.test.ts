@@ -47,6 +47,26 @@ async function serviceCaughtUp(hh: Harness): Promise<void> {
 }
 
 describe('hold on a routed call (ROUTING=dial)', () => {
+  it('a REFER right behind a hold does not wait for the music on hold request: 100 Trying goes out while Asterisk is still answering it', async () => {
+    const { emu } = await start();
+    const call = await routedCall(h!, 'alice', 'carol');
+    // Asterisk takes 400 ms over the music request.
+    emu.delayNext({ method: 'POST', path: new RegExp(`^/channels/${call.legId}/moh$`), delayMs: 400 });
+    emu.setEndpoint('dave', { kind: 'answer', afterMs: 50 });
+    emu.phoneHolds(call.callerId);
+    const refer = emu.sendRefer(call.callerId, { kind: 'blind', destination: 'dave' });
+    await waitUntil(() => refer.sipfrags.length === 1, '100 Trying');
+    // The music request has not been answered yet.
+    expect(mohRequests(h!).filter((r) => r.method === 'POST')).toEqual([]);
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await transferFinished(h!);
+    // Asterisk carried the music requests out in order: carol talks to dave without music.
+    await waitUntil(() => ['POST', 'DELETE'].every((m) => mohRequests(h!).some((r) => r.method === m && r.path === `/channels/${call.legId}/moh`)), 'both music requests to be answered');
+    const dave = emu.channels().find((c) => c.name.startsWith('PJSIP/dave-'))!;
+    expect(membersOf(h!, call.bridgeId)).toEqual(sorted(call.legId, dave.id));
+    expect(emu.channel(call.legId)?.mohPlaying).toBe(false);
+  });
+
   it('the caller holds: the callee hears music on hold (MOH_CLASS) until the caller resumes', async () => {
     const { emu } = await start({ MOH_CLASS: 'jazz' });
     const call = await routedCall(h!, 'alice', 'carol');
