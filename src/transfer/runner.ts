@@ -104,14 +104,14 @@ class TransferRun {
   /** 100 Trying at once (the phone hears nothing until we speak) while the registry is read. */
   private async open(event: ChannelTransferEvent): Promise<Stimulus> {
     const { ctx } = this;
-    // Marked at once: if the service dies from here on, the phone still gets its NOTIFY after a restart.
+    const trying = ctx.progress('channel_progress');
+    // Marked at once (after the 100 is on its way: Asterisk runs a channel's
+    // requests one at a time): if the service dies from here on, the phone
+    // still gets its final NOTIFY after a restart.
     this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId }));
-    const [trying, topology] = await Promise.all([
-      ctx.progress('channel_progress'),
-      gatherTopology(event, ctx.deps.registry, ctx.deps.pendingDials),
-    ]);
+    const [sent, topology] = await Promise.all([trying, gatherTopology(event, ctx.deps.registry, ctx.deps.pendingDials)]);
     this.topology = topology;
-    return { type: 'opened', topology, transfererGone: trying === 'channel-gone' };
+    return { type: 'opened', topology, transfererGone: sent === 'channel-gone' };
   }
 
   // Watched from now on: the policy (a webhook) may take a while, and a
