@@ -204,6 +204,20 @@ export function scenarios(name: string, env: Record<string, string>, body: (ctx:
 }
 
 /** Runs an Asterisk CLI command on the instance under test (only when the runner started it). */
+/**
+ * The end every completed transfer to carol shares: alice (1001) and carol
+ * (1003) talk in one bridge; alice hangs up, carol gets her BYE, both
+ * phones finish, and nothing is left on Asterisk.
+ */
+export async function aliceTalksToCarolUntilSheHangsUp(ctx: ScenarioContext, alice: SippPhone, carol: SippPhone, explain = ctx.explain): Promise<void> {
+  await until('alice and carol to share a bridge', async () => (await ctx.ari.bridgedPhones()).length === 1, 10_000, explain);
+  expect(await ctx.ari.bridgedPhones()).toEqual([['1001', '1003']]);
+  await ctx.hangUp('1001');
+  expect(await exitOf(alice, 10_000)).toBe(0);
+  expect(await exitOf(carol, 10_000)).toBe(0);
+  await ctx.expectNothingLeft();
+}
+
 export function asteriskCli(t: AsteriskTarget, command: string): string {
   if (!t.cli) throw new Error('this Asterisk was not started by the suite: no CLI access');
   const [binary, ...args] = t.cli;

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { pingAri, type AsteriskTarget } from './asterisk-target.js';
-import { asteriskCli, scenarios, until, type ScenarioContext } from './harness.js';
+import { aliceTalksToCarolUntilSheHangsUp, asteriskCli, scenarios, until, type ScenarioContext } from './harness.js';
 import { exitOf } from './phones.js';
 import { ServiceProcess } from './service-process.js';
 import { RtpListener, type Heard } from './rtp-listener.js';
@@ -99,6 +99,13 @@ scenarios(
       );
     }
 
+    /** SIGKILL, then a new process: resolves once it has recovered the transfer in flight. */
+    async function killAndStartAgain(first: ServiceProcess, extra: Record<string, string>): Promise<void> {
+      await first.kill();
+      const second = await startService(ctx.t.ariUrl, extra);
+      await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+    }
+
     // Registered after the harness's own: runs before it (hooks unwind), so
     // no service of ours is left running, passed or failed.
     afterEach(async () => {
@@ -155,20 +162,12 @@ scenarios(
       await carolRings(bob);
       await nothingAsked(first);
 
-      await first.kill();
-      const second = await startService(ctx.t.ariUrl, { TRANSFER_TIMEOUT: '30' });
-      await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' });
       expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Ringing']);
 
       expect(await exitOf(bob, 30_000)).toBe(0);
       expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
-      await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, explain);
-      expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
-
-      await ctx.hangUp('1001');
-      expect(await exitOf(alice, 10_000)).toBe(0);
-      expect(await exitOf(carol, 10_000)).toBe(0);
-      await ctx.expectNothingLeft();
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
     });
 
     it('semi-attended, SIGKILL while the consultation call still rings, the service started again: carol answers, bob hears 100 then 200, alice talks to carol', async () => {
@@ -177,21 +176,13 @@ scenarios(
       const { alice, bobFirst, bobConsult, carol, closeEars } = await semiAttendedCall(ctx, { answer: '200', ringMs: 9000 });
       try {
         await until('bob to hear 100 Trying and alice ringback', async () => receivedSipfrags(bobFirst.messages()).length === 1 && (await first.ariRequests('channels.ring')) >= 3, 15_000, explain);
-        await first.kill();
-        const second = await startService(ctx.t.ariUrl, { TRANSFER_TIMEOUT: '30' });
-        await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+        await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' });
 
         expect(await exitOf(bobConsult, 30_000)).toBe(0);
         expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
         expect(await exitOf(bobFirst, 10_000)).toBe(0);
         expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
-        await until('alice and carol to share a bridge', async () => (await ari.bridgedPhones()).length === 1, 10_000, explain);
-        expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
-
-        await ctx.hangUp('1001');
-        expect(await exitOf(alice, 10_000)).toBe(0);
-        expect(await exitOf(carol, 10_000)).toBe(0);
-        await ctx.expectNothingLeft();
+        await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
       } finally {
         await closeEars();
       }
