@@ -13,6 +13,7 @@
 // transfer nobody in this process is handling, in which state to resume it.
 import { z } from 'zod';
 import type { Bridge, Channel } from '../ari/models.js';
+import type { AttendedPlan } from './attended-plan.js';
 import type { LegPlan } from './machine.js';
 
 export const SOURCE_MARK = 'ARI_TRANSFER';
@@ -40,6 +41,24 @@ const sourceMarkSchema = z.object({
    * Stasis, which a leg enters when it answers.
    */
   leg: legMarkSchema.extend({ channel: z.string().min(1) }).optional(),
+  /** Attended, once the moves begin: the plan, to complete them after a restart. */
+  plan: z
+    .object({
+      ok: z.literal(true),
+      mode: z.literal('bridged'),
+      sourceId: z.string(),
+      replacedId: z.string(),
+      resolvedBy: z.enum(['asterisk', 'registry']),
+      sourceBridgeId: z.string(),
+      targetBridgeId: z.string(),
+      transfereeIds: z.array(z.string()),
+      targetIds: z.array(z.string()),
+      moves: z.array(z.object({ channelId: z.string(), from: z.string(), to: z.string() })),
+      stopMohOn: z.array(z.string()),
+      hangups: z.array(z.string()),
+      destroyBridges: z.array(z.string()),
+    })
+    .optional(),
 });
 export type SourceMark = z.infer<typeof sourceMarkSchema>;
 
@@ -89,6 +108,8 @@ export type Recovery =
   | { kind: 'leg-answered'; transferId: string; leg: Channel; mark: LegMark }
   /** The leg already talks to the transferees: only the 200 and the hang-ups are left. */
   | { kind: 'leg-joined'; transferId: string; leg: Channel; mark: LegMark }
+  /** Attended, killed during its moves: the moves not done yet (none: only the 200 and the hang-ups are left). */
+  | { kind: 'moves-interrupted'; transferId: string; sourceId: string; plan: AttendedPlan }
   /** A REFER with nothing placed for it (or its leg gone): the phone gets 503, ringback stops. */
   | { kind: 'refer-pending'; transferId: string; sourceId: string; transferees: string[] };
 
@@ -110,6 +131,12 @@ export function planRecovery(channels: readonly Channel[], bridges: readonly Bri
     const leg = mark.leg ? byId.get(mark.leg.channel) : undefined;
     if (mark.leg && leg) {
       out.push({ kind: kindOfLeg(leg, mark.leg, bridgeOf), transferId: mark.id, leg, mark: mark.leg });
+      continue;
+    }
+    if (mark.plan) {
+      // A move is done when Asterisk shows the channel in its target bridge.
+      const moves = mark.plan.moves.filter((m) => bridgeOf.get(m.channelId) !== m.to);
+      out.push({ kind: 'moves-interrupted', transferId: mark.id, sourceId: source.id, plan: { ...mark.plan, moves } });
       continue;
     }
     out.push({ kind: 'refer-pending', transferId: mark.id, sourceId: source.id, transferees: mark.transferees ?? [] });

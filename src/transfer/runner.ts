@@ -244,6 +244,8 @@ class TransferRun {
   }
 
   private async move(plan: AttendedPlan): Promise<Stimulus> {
+    // The plan goes to Asterisk while the moves run: a restart completes them.
+    this.marks.write(this.ctx.sourceId, SOURCE_MARK, encodeMark({ id: this.ctx.transferId, plan }));
     const moved = await carryOutMoves(plan.moves, { rest: this.ctx.deps.rest, log: this.ctx.log });
     if (moved.ok) return { type: 'moved' };
     const error = moved.error instanceof Error ? moved.error.message : String(moved.error);

@@ -12,7 +12,7 @@ import type { Bridge, Channel, ChannelTransferEvent, TransferProgressState } fro
 import type { DialAttempt } from '../legs/dialer.js';
 import type { Logger } from '../logger.js';
 import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
-import { kindOf, TransferState, type Ending, type Transfer } from './machine.js';
+import { kindOf, next, TransferState, type Ending, type Transfer } from './machine.js';
 import { ChannelMarks } from './marks.js';
 import { LEG_MARK, legPlanOf, planRecovery } from './recovery.js';
 import { runTransfer } from './runner.js';
@@ -167,6 +167,21 @@ export class TransferHandler {
             cancel: undefined,
             ending: { ...NO_EFFECTS(), result: 'failed', reason: 'the service restarted before the transfer was carried out', sipfrag: 'channel_unavailable' },
           },
+        });
+        continue;
+      }
+      if (r.kind === 'moves-interrupted') {
+        this.log.warn({ transferId: r.transferId, sourceChannelId: r.sourceId, movesLeft: r.plan.moves.length }, 'recovering a transfer interrupted by a restart');
+        const moving: Transfer = { state: TransferState.Moving, plan: r.plan };
+        this.start({
+          transferId: r.transferId,
+          kind: 'attended',
+          sourceId: r.sourceId,
+          sourceCallId: undefined,
+          destination: undefined,
+          // Every move done: straight to the 200 and the hang-ups.
+          from: r.plan.moves.length > 0 ? moving : next(moving, { type: 'moved' }).transfer,
+          claim: [r.plan.sourceBridgeId, r.plan.targetBridgeId],
         });
         continue;
       }

@@ -12,7 +12,7 @@ import { LEG_MARK, SOURCE_MARK } from '../../src/transfer/recovery.js';
 import { AriEmulator, type EndpointBehaviour } from '../emulator/index.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { membersOf, quiescent, replacesFor, twoPartyCall, waitUntil, type Harness } from './harness.js';
+import { membersOf, quiescent, replacesFor, setUpAttendedCalls, twoPartyCall, waitUntil, type Harness } from './harness.js';
 
 let emu: AriEmulator | undefined;
 const services: TransferService[] = [];
@@ -193,6 +193,27 @@ describe('a transfer survives the death of the service', () => {
     expect(h.emu.channel(consult.id)).toBeUndefined();
     expect(h.emu.channel(bobLeg.id)).toBeUndefined();
     expect(h.emu.channel(alice.id)?.ringing).toBe(false);
+  });
+
+  it('attended, killed after alice was moved but before the 200: the new service finishes it, bob hears 100 then 200, his legs are hung up', async () => {
+    const { h, kill, restart } = await start();
+    const calls = await setUpAttendedCalls(h);
+    // Asterisk carries the move out 300 ms late; the service dies waiting for its answer.
+    h.emu.delayNext({ method: 'POST', path: new RegExp(`^/bridges/${calls.consultBridge}/addChannel$`), delayMs: 300 });
+    const refer = h.emu.sendRefer(calls.bobFirst.id, { kind: 'attended', destination: '1003', replaces: replacesFor(h, calls.bobConsult.id) });
+    await waitUntil(() => (h.emu.channel(calls.bobFirst.id)?.variables[SOURCE_MARK] ?? '').includes('"plan"'), 'the plan to be marked');
+    await kill();
+    await waitUntil(() => h.emu.channel(calls.alice.id)?.bridgeId === calls.consultBridge, 'the late move to be carried out');
+
+    const next = await restart();
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
+    await quiescent(h);
+    expect(next.finished[0]).toMatchObject({ result: 'completed' });
+    expect(membersOf(h, calls.consultBridge)).toEqual([calls.alice.id, calls.carol.id].sort());
+    expect(h.emu.channel(calls.bobFirst.id)).toBeUndefined();
+    expect(h.emu.channel(calls.bobConsult.id)).toBeUndefined();
+    expect(h.emu.bridge(calls.originalBridge)).toBeUndefined();
   });
 
   it('a transfer that ended normally leaves no mark: a restart afterwards recovers nothing', async () => {

@@ -31,6 +31,30 @@ describe('planRecovery', () => {
     expect(planRecovery([bob], [], () => false)).toMatchObject([{ kind: 'refer-pending', transferId: 't3' }]);
   });
 
+  it('attended, killed during its moves: only the moves Asterisk does not show done are left', () => {
+    const plan = {
+      ok: true as const,
+      mode: 'bridged' as const,
+      sourceId: 'B',
+      replacedId: 'D',
+      resolvedBy: 'asterisk' as const,
+      sourceBridgeId: 'bridge1',
+      targetBridgeId: 'bridge2',
+      transfereeIds: ['A', 'E'],
+      targetIds: ['C'],
+      moves: [
+        { channelId: 'A', from: 'bridge1', to: 'bridge2' },
+        { channelId: 'E', from: 'bridge1', to: 'bridge2' },
+      ],
+      stopMohOn: [],
+      hangups: ['B', 'D'],
+      destroyBridges: ['bridge1'],
+    };
+    const bob = channel('B', 'Up', { [SOURCE_MARK]: encodeMark({ id: 't4', plan }) });
+    const [r] = planRecovery([bob], [bridge('bridge1', ['B', 'E']), bridge('bridge2', ['A', 'C', 'D'])], () => false);
+    expect(r).toEqual({ kind: 'moves-interrupted', transferId: 't4', sourceId: 'B', plan: { ...plan, moves: [plan.moves[1]] } });
+  });
+
   it('leaves alone what this process is handling, cleared marks and marks it cannot read', () => {
     const handled = (id: string) => id === 'bob';
     const leg = channel('leg', 'Ringing', { [LEG_MARK]: encodeMark(mark) });
