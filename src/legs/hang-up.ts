@@ -1,35 +1,28 @@
-// Hanging up a leg as part of a transfer: skipped when the phone already
-// did (the registry saw the hangup); a 404 (gone meanwhile) is normal; a
-// 5xx, timeout or network error is retried, since a leg left up can keep a
-// phone in a call it believes is over.
+// Hanging up a leg: skipped when the phone already did (the registry saw
+// the hangup); a 404 (gone meanwhile) is normal; a 5xx, timeout or network
+// error is retried, since a leg left up can keep a phone in a call it
+// believes is over. The caller tells the story (a transfer's step).
 import { isAriError } from '../ari/errors.js';
 import { withRetries } from '../ari/retry.js';
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 
 export interface HangUpContext {
   rest: Pick<AriRestClient, 'hangup'>;
   registry: CallRegistry;
-  log: Logger;
 }
 
-/** Resolves true once the leg is gone or going, false if it could not be hung up. */
-export async function hangUpLeg(channelId: string, { rest, registry, log }: HangUpContext): Promise<boolean> {
-  if ((await registry.store.getChannel(channelId))?.hangingUp) {
-    log.info({ step: 'hangup', channelId }, 'leg already hung up by the phone');
-    return true;
-  }
+export type HangUpResult =
+  | { gone: true; how: 'hung up' | 'already hung up by the phone' | 'already gone' }
+  | { gone: false; err: unknown };
+
+export async function hangUpLeg(channelId: string, { rest, registry }: HangUpContext): Promise<HangUpResult> {
+  if ((await registry.store.getChannel(channelId))?.hangingUp) return { gone: true, how: 'already hung up by the phone' };
   try {
     await withRetries(() => rest.hangup(channelId, 'normal'));
-    log.info({ step: 'hangup', channelId }, 'leg hung up');
-    return true;
+    return { gone: true, how: 'hung up' };
   } catch (err) {
-    if (isAriError(err, 404)) {
-      log.info({ step: 'hangup', channelId }, 'leg already gone');
-      return true;
-    }
-    log.error({ step: 'hangup', err, channelId }, 'could not hang up the leg');
-    return false;
+    if (isAriError(err, 404)) return { gone: true, how: 'already gone' };
+    return { gone: false, err };
   }
 }

@@ -9,6 +9,7 @@ import type { Dialer } from '../legs/dialer.js';
 import type { PendingDials } from '../legs/pending-dials.js';
 import type { TransferConfig } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { StepJournal } from './journal.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import type { DestinationPolicy } from './policy.js';
 import type { ProgressResult } from './progress.js';
@@ -45,7 +46,10 @@ export interface FlowContext {
   /** The transferer's channel: the one the REFER arrived on. */
   sourceId: string;
   deps: TransferDeps;
+  /** Plain diagnostics. */
   log: Logger;
+  /** The transfer's steps: logged and told to every observer. */
+  journal: StepJournal;
   progress(state: TransferProgressState): Promise<ProgressResult>;
   /**
    * Resolves true once Asterisk has echoed `state` for this transfer (a

@@ -5,18 +5,18 @@ import { isAriError } from '../ari/errors.js';
 import { withRetries } from '../ari/retry.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { HoldMode } from '../config.js';
-import type { Logger } from '../logger.js';
+import type { StepJournal } from './journal.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 
 export interface HoldContext {
   rest: Pick<AriRestClient, 'startRinging' | 'stopRinging' | 'startMoh' | 'stopMoh'>;
   registry: CallRegistry;
-  log: Logger;
+  journal: StepJournal;
   holdMode: HoldMode;
   mohClass: string;
 }
 
-export async function startHold(transfereeIds: string[], { rest, registry, log, holdMode, mohClass }: HoldContext): Promise<void> {
+export async function startHold(transfereeIds: string[], { rest, registry, journal, holdMode, mohClass }: HoldContext): Promise<void> {
   await Promise.all(
     transfereeIds.map(async (id) => {
       try {
@@ -31,9 +31,9 @@ export async function startHold(transfereeIds: string[], { rest, registry, log, 
           }
           await rest.startRinging(id);
         }
-        log.info({ step: 'hold', channelId: id, mode: holdMode }, 'transferee hears the target ringing');
+        journal.info('hold', { channelId: id, mode: holdMode }, 'transferee hears the target ringing');
       } catch (err) {
-        log.warn({ step: 'hold', err, channelId: id }, 'could not play ringback or music to the transferee');
+        journal.warn('hold', { err, channelId: id }, 'could not play ringback or music to the transferee');
       }
     }),
   );
@@ -41,7 +41,7 @@ export async function startHold(transfereeIds: string[], { rest, registry, log, 
 
 // Retried: a transferee whose ringback or music is never stopped hears it
 // on top of the call it is back in, or of the new one.
-export async function stopHold(transfereeIds: string[], { rest, registry, log, holdMode }: HoldContext): Promise<void> {
+export async function stopHold(transfereeIds: string[], { rest, registry, journal, holdMode }: HoldContext): Promise<void> {
   await Promise.all(
     transfereeIds.map(async (id) => {
       const record = await registry.store.getChannel(id);
@@ -51,19 +51,19 @@ export async function stopHold(transfereeIds: string[], { rest, registry, log, h
         if (record.mohByService) await withRetries(() => rest.stopMoh(id));
         await registry.store.patchChannel(id, { mohByService: false });
       } catch (err) {
-        if (!isAriError(err, 404)) log.warn({ step: 'unhold', err, channelId: id }, 'could not stop ringback or music');
+        if (!isAriError(err, 404)) journal.warn('unhold', { err, channelId: id }, 'could not stop ringback or music');
       }
     }),
   );
 }
 
 // Retried: music left playing would go on over the new call.
-export async function stopMusic(channelId: string, { rest, registry, log }: Omit<HoldContext, 'holdMode' | 'mohClass'>): Promise<void> {
+export async function stopMusic(channelId: string, { rest, registry, journal }: Omit<HoldContext, 'holdMode' | 'mohClass'>): Promise<void> {
   try {
     await withRetries(() => rest.stopMoh(channelId));
-    log.info({ step: 'stop-moh', channelId }, 'music on hold stopped on the transferee');
+    journal.info('stop-moh', { channelId }, 'music on hold stopped on the transferee');
   } catch (err) {
-    if (!isAriError(err, 404)) log.warn({ step: 'stop-moh', err, channelId }, 'could not stop music on hold');
+    if (!isAriError(err, 404)) journal.warn('stop-moh', { err, channelId }, 'could not stop music on hold');
   }
   await registry.store.patchChannel(channelId, { mohByService: false });
 }

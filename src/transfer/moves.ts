@@ -2,12 +2,12 @@
 // fails, so that a failed transfer leaves every party where it was.
 import { isAriError } from '../ari/errors.js';
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { Logger } from '../logger.js';
+import type { StepJournal } from './journal.js';
 import type { Move } from './attended-plan.js';
 
 export interface MoveContext {
   rest: Pick<AriRestClient, 'addChannel'>;
-  log: Logger;
+  journal: StepJournal;
 }
 
 export type MovesResult = { ok: true } | { ok: false; failedStep: string; error: unknown; undone: boolean };
@@ -18,9 +18,9 @@ export async function carryOutMoves(moves: Move[], ctx: MoveContext): Promise<Mo
     try {
       await ctx.rest.addChannel(move.to, move.channelId);
       moved.push(move);
-      ctx.log.info({ step: 'move', channelId: move.channelId, from: move.from, to: move.to }, 'transferee moved to the target bridge');
+      ctx.journal.info('move', { channelId: move.channelId, from: move.from, to: move.to }, 'transferee moved to the target bridge');
     } catch (error) {
-      ctx.log.error({ step: 'move', err: error, channelId: move.channelId, to: move.to }, 'bridge move failed; undoing');
+      ctx.journal.error('move', { err: error, channelId: move.channelId, to: move.to }, 'bridge move failed; undoing');
       // A timeout says nothing about whether Asterisk moved the channel:
       // moving it back is then part of the undo too.
       if (isAriError(error) && error.kind !== 'http') moved.push(move);
@@ -31,15 +31,15 @@ export async function carryOutMoves(moves: Move[], ctx: MoveContext): Promise<Mo
   return { ok: true };
 }
 
-async function undoMoves(moved: Move[], { rest, log }: MoveContext): Promise<boolean> {
+async function undoMoves(moved: Move[], { rest, journal }: MoveContext): Promise<boolean> {
   let undone = true;
   for (const move of [...moved].reverse()) {
     try {
       await rest.addChannel(move.from, move.channelId);
-      log.info({ step: 'undo-move', channelId: move.channelId, to: move.from }, 'transferee moved back');
+      journal.info('undo-move', { channelId: move.channelId, to: move.from }, 'transferee moved back');
     } catch (err) {
       undone = false;
-      log.error({ step: 'undo-move', err, channelId: move.channelId, to: move.from }, 'could not move the transferee back');
+      journal.error('undo-move', { err, channelId: move.channelId, to: move.from }, 'could not move the transferee back');
     }
   }
   return undone;

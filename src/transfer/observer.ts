@@ -57,34 +57,3 @@ export function notifyAll<K extends keyof TransferObserver>(
     }
   }
 }
-
-const STEP_LEVELS = new Set(['info', 'warn', 'error']);
-
-/**
- * The transfer's logger, reporting every line that carries a `step` field
- * to `onStep` as well: one source for the log story and for observers.
- */
-export function stepReportingLogger(log: Logger, onStep: (s: Omit<TransferStep, 'transferId' | 'at'>) => void): Logger {
-  return new Proxy(log, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== 'string' || !STEP_LEVELS.has(prop) || typeof value !== 'function') {
-        return typeof value === 'function' ? value.bind(target) : value;
-      }
-      return (obj: unknown, msg?: string, ...rest: unknown[]) => {
-        if (obj && typeof obj === 'object' && typeof (obj as { step?: unknown }).step === 'string') {
-          const { step, ...fields } = obj as Record<string, unknown>;
-          onStep({ step: step as string, level: prop as TransferStep['level'], message: msg ?? '', fields: safeFields(fields) });
-        }
-        return (value as (...a: unknown[]) => unknown).call(target, obj, msg, ...rest);
-      };
-    },
-  });
-}
-
-// Errors are reduced to their message: observers may serialise steps.
-function safeFields(fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) out[k] = v instanceof Error ? v.message : v;
-  return out;
-}

@@ -9,7 +9,7 @@ import { isAriError } from '../ari/errors.js';
 import { withRetries } from '../ari/retry.js';
 import type { TransferProgressState } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
-import type { Logger } from '../logger.js';
+import type { StepJournal } from './journal.js';
 
 export type ProgressResult = 'sent' | 'channel-gone' | 'failed';
 
@@ -22,23 +22,23 @@ export const SIPFRAG_OF: Record<TransferProgressState, number> = {
 
 export async function sendProgress(
   rest: Pick<AriRestClient, 'transferProgress'>,
-  log: Logger,
+  journal: StepJournal,
   channelId: string,
   state: TransferProgressState,
 ): Promise<ProgressResult> {
   try {
     await withRetries(
       () => rest.transferProgress(channelId, state),
-      (err, attempt, retryInMs) => log.warn({ err, state, attempt, retryInMs }, 'transfer progress failed; retrying'),
+      (err, attempt, retryInMs) => journal.log.warn({ err, state, attempt, retryInMs }, 'transfer progress failed; retrying'),
     );
-    log.info({ step: 'progress', state, sipfrag: SIPFRAG_OF[state] }, 'transfer progress sent');
+    journal.info('progress', { state, sipfrag: SIPFRAG_OF[state] }, 'transfer progress sent');
     return 'sent';
   } catch (err) {
     if (isAriError(err, 404)) {
-      log.info({ step: 'progress', state, sent: false }, 'transfer progress not sent: the transferer channel is already gone');
+      journal.info('progress', { state, sent: false }, 'transfer progress not sent: the transferer channel is already gone');
       return 'channel-gone';
     }
-    log.error({ step: 'progress', err, state, sent: false }, 'transfer progress failed');
+    journal.error('progress', { err, state, sent: false }, 'transfer progress failed');
     return 'failed';
   }
 }

@@ -55,7 +55,7 @@ class TransferRun {
       // Two transfers never rearrange one bridge at once: the later one is refused before it touches anything.
       const taken = this.ctx.ownBridges(bridgesOf(transfer));
       if (taken !== undefined) ({ transfer, note } = next(t, { type: 'contended', bridgeId: taken }));
-      if (note) this.ctx.log[note.level]({ step: note.step, ...note.fields }, note.msg);
+      if (note) this.ctx.journal[note.level](note.step, note.fields ?? {}, note.msg);
       this.ctx.log.debug({ from: t.state, to: transfer.state, stimulus: stimulus.type }, 'transfer state changed');
       t = transfer;
     }
@@ -122,10 +122,10 @@ class TransferRun {
   }
 
   private async check(leg: LegPlan): Promise<Stimulus> {
-    const { deps, log } = this.ctx;
+    const { deps, journal } = this.ctx;
     const gone = await this.watch(leg);
     const decision = await deps.policy.evaluate(this.describe(leg));
-    log.info({ step: 'policy', destination: leg.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
+    journal.info('policy', { destination: leg.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
     if (!decision.allowed) return { type: 'policy', allowed: false, rule: decision.rule, detail: decision.detail };
     return { type: 'policy', allowed: true, transfereesGone: gone.isEnded };
   }
@@ -159,8 +159,9 @@ class TransferRun {
   private takeOver(plan: LegPlan, replacedId: string): DialAttempt | undefined {
     const leg = this.ctx.deps.pendingDials.takeOver(replacedId);
     if (leg) {
-      this.ctx.log.info(
-        { step: 'plan', replacedChannelId: replacedId, transferees: plan.transfereeIds, legChannelId: leg.channelId },
+      this.ctx.journal.info(
+        'plan',
+        { replacedChannelId: replacedId, transferees: plan.transfereeIds, legChannelId: leg.channelId },
         'semi-attended transfer planned: the ringing leg goes to the transferee',
       );
     }
@@ -168,7 +169,7 @@ class TransferRun {
   }
 
   private place(plan: LegPlan): DialAttempt {
-    const { deps, log } = this.ctx;
+    const { deps, journal } = this.ctx;
     const channels = this.topology?.channels;
     const callerFrom = { transferee: channels?.get(plan.transfereeIds[0]!), transferer: channels?.get(plan.sourceId), none: undefined };
     // The leg carries its own mark from its creation on.
@@ -181,9 +182,9 @@ class TransferRun {
       timeoutMs: deps.transfer.timeoutMs,
       originator: plan.transfereeIds[0],
     });
-    log.info(
+    journal.info(
+      'dial',
       {
-        step: 'dial',
         destination: plan.destination,
         legChannelId: leg.channelId,
         dialString: leg.endpoint,
@@ -203,15 +204,15 @@ class TransferRun {
   }
 
   private async join(plan: LegPlan): Promise<Stimulus> {
-    const { deps: { rest }, log } = this.ctx;
+    const { deps: { rest }, journal } = this.ctx;
     const legId = this.leg!.channelId;
     await stopHold(plan.transfereeIds, this.holdContext());
     try {
       await rest.addChannel(plan.sourceBridgeId, legId);
-      log.info({ step: 'join', channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
+      journal.info('join', { channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
     } catch (err) {
-      log.error({ step: 'join', err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
-      await hangUpLeg(legId, this.legContext());
+      journal.error('join', { err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
+      await this.hangUp(legId);
       return { type: 'join-failed' };
     }
     // The transferer leaves before the phone is told, so it never hears the new party.
@@ -237,7 +238,7 @@ class TransferRun {
     if (cancel !== undefined) {
       // The leg first: it may answer at any moment while we tidy up.
       await leg.cancel(cancel);
-      if ((await leg.outcome).answered) await hangUpLeg(leg.channelId, this.legContext());
+      if ((await leg.outcome).answered) await this.hangUp(leg.channelId);
     }
     await stopHold(plan.transfereeIds, this.holdContext());
     return { type: 'unwound' };
@@ -246,7 +247,7 @@ class TransferRun {
   private async move(plan: AttendedPlan): Promise<Stimulus> {
     // The plan goes to Asterisk while the moves run: a restart completes them.
     this.marks.write(this.ctx.sourceId, SOURCE_MARK, encodeMark({ id: this.ctx.transferId, plan }));
-    const moved = await carryOutMoves(plan.moves, { rest: this.ctx.deps.rest, log: this.ctx.log });
+    const moved = await carryOutMoves(plan.moves, { rest: this.ctx.deps.rest, journal: this.ctx.journal });
     if (moved.ok) return { type: 'moved' };
     const error = moved.error instanceof Error ? moved.error.message : String(moved.error);
     return { type: 'move-failed', step: moved.failedStep, error, undone: moved.undone };
@@ -267,11 +268,11 @@ class TransferRun {
     const holdCtx = this.holdContext();
     const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
     await Promise.all([
-      ...ending.afterNotify.map((id) => hangUpLeg(id, this.legContext())),
+      ...ending.afterNotify.map((id) => this.hangUp(id)),
       (async () => {
         if (!laterGroup) return;
         if (sent === 'sent' && !(await echoed)) {
-          ctx.log.warn({ step: 'hangup', channelIds: ending.afterEcho.map((l) => l.channelId) }, 'Asterisk did not echo the final state in time; hanging up anyway');
+          ctx.journal.warn('hangup', { channelIds: ending.afterEcho.map((l) => l.channelId) }, 'Asterisk did not echo the final state in time; hanging up anyway');
         }
         await Promise.all([...ending.afterEcho.map((l) => this.dropLeg(l)), ...ending.destroyBridges.map((id) => this.destroyBridge(id))]);
       })(),
@@ -282,36 +283,40 @@ class TransferRun {
   // The phone's leg must leave the call even if Asterisk will not hang it
   // up: otherwise the phone stays in a three-way call with both parties.
   private async dropLeg({ channelId, bridgeId }: Ending['afterEcho'][number]): Promise<void> {
-    if ((await hangUpLeg(channelId, this.legContext())) || bridgeId === undefined) return;
-    const { deps, log } = this.ctx;
+    if ((await this.hangUp(channelId)) || bridgeId === undefined) return;
+    const { deps, journal } = this.ctx;
     try {
       await deps.rest.removeChannel(bridgeId, channelId);
-      log.warn({ step: 'remove', channelId, bridgeId }, 'replaced leg taken out of the call instead');
+      journal.warn('remove', { channelId, bridgeId }, 'replaced leg taken out of the call instead');
     } catch (err) {
-      log.error({ step: 'remove', err, channelId }, 'replaced leg could not be taken out of the call either');
+      journal.error('remove', { err, channelId }, 'replaced leg could not be taken out of the call either');
     }
   }
 
   // Retried like a hangup: nobody else deletes a bridge the transfer emptied
   // (with ROUTING=none it is not the router's), so a lost DELETE leaks it.
   private async destroyBridge(bridgeId: string): Promise<void> {
-    const { deps, log } = this.ctx;
+    const { deps, journal } = this.ctx;
     try {
       await withRetries(() => deps.rest.destroyBridge(bridgeId));
-      log.info({ step: 'destroy-bridge', bridgeId }, 'emptied bridge deleted');
+      journal.info('destroy-bridge', { bridgeId }, 'emptied bridge deleted');
     } catch (err) {
-      if (isAriError(err, 404)) log.info({ step: 'destroy-bridge', bridgeId }, 'bridge already gone');
-      else log.error({ step: 'destroy-bridge', err, bridgeId }, 'could not delete the emptied bridge');
+      if (isAriError(err, 404)) journal.info('destroy-bridge', { bridgeId }, 'bridge already gone');
+      else journal.error('destroy-bridge', { err, bridgeId }, 'could not delete the emptied bridge');
     }
   }
 
   private holdContext(): HoldContext {
-    const { deps, log } = this.ctx;
-    return { rest: deps.rest, registry: deps.registry, log, holdMode: deps.transfer.holdMode, mohClass: deps.mohClass };
+    const { deps, journal } = this.ctx;
+    return { rest: deps.rest, registry: deps.registry, journal, holdMode: deps.transfer.holdMode, mohClass: deps.mohClass };
   }
 
-  private legContext() {
-    return { rest: this.ctx.deps.rest, registry: this.ctx.deps.registry, log: this.ctx.log };
+  /** Resolves true once the leg is gone or going. */
+  private async hangUp(channelId: string): Promise<boolean> {
+    const r = await hangUpLeg(channelId, this.ctx.deps);
+    if (r.gone) this.ctx.journal.info('hangup', { channelId }, r.how === 'hung up' ? 'leg hung up' : `leg ${r.how}`);
+    else this.ctx.journal.error('hangup', { err: r.err, channelId }, 'could not hang up the leg');
+    return r.gone;
   }
 
   private describe(plan: LegPlan): TransferDescription {

@@ -16,7 +16,8 @@ import { kindOf, next, TransferState, type Ending, type Transfer } from './machi
 import { ChannelMarks } from './marks.js';
 import { LEG_MARK, legPlanOf, planRecovery } from './recovery.js';
 import { runTransfer } from './runner.js';
-import { notifyAll, stepReportingLogger, type TransferObserver, type TransferSummary } from './observer.js';
+import { StepJournal } from './journal.js';
+import { notifyAll, type TransferObserver, type TransferSummary } from './observer.js';
 import { SIPFRAG_OF, sendProgress, type ProgressResult } from './progress.js';
 
 export type { TransferKind, TransferResult, TransferSummary };
@@ -100,7 +101,7 @@ export class TransferHandler {
     await Promise.race([this.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
     // ...and any that could not is still answered, so no REFER hangs.
     const stuck = [...this.inFlight.keys()];
-    await Promise.all(stuck.map((id) => sendProgress(this.deps.rest, this.log.child({ sourceChannelId: id }), id, 'channel_unavailable')));
+    await Promise.all(stuck.map((id) => sendProgress(this.deps.rest, this.untold({ sourceChannelId: id }), id, 'channel_unavailable')));
     return left.length;
   }
 
@@ -128,7 +129,7 @@ export class TransferHandler {
     if (this.inFlight.has(sourceId)) return;
     if (this.draining) {
       this.log.warn(meta, 'shutting down: REFER refused with 503');
-      await sendProgress(this.deps.rest, this.log.child(meta), sourceId, 'channel_unavailable');
+      await sendProgress(this.deps.rest, this.untold(meta), sourceId, 'channel_unavailable');
       return;
     }
     const dest = event.refer_to.requested_destination;
@@ -236,9 +237,8 @@ export class TransferHandler {
     const started = performance.now();
     const { transferId, kind, sourceId, sourceCallId, destination } = start;
     const observers = this.deps.observers;
-    const log = stepReportingLogger(this.log.child({ transferId, kind, sourceChannelId: sourceId, sourceCallId }), (s) =>
-      notifyAll(observers, this.log, 'step', { ...s, transferId, at: new Date().toISOString() }),
-    );
+    const log = this.log.child({ transferId, kind, sourceChannelId: sourceId, sourceCallId });
+    const journal = new StepJournal(log, (s) => notifyAll(observers, this.log, 'step', { ...s, transferId, at: new Date().toISOString() }));
     notifyAll(observers, this.log, 'started', {
       transferId,
       kind,
@@ -254,9 +254,10 @@ export class TransferHandler {
       sourceId,
       deps: this.deps,
       log,
+      journal,
       aborted,
       progress: async (state: TransferProgressState): Promise<ProgressResult> => {
-        const result = await sendProgress(this.deps.rest, log, sourceId, state);
+        const result = await sendProgress(this.deps.rest, journal, sourceId, state);
         if (result === 'sent') recordSipfrag(sipfrags, state);
         return result;
       },
@@ -279,7 +280,7 @@ export class TransferHandler {
     // Claimed before the first await: a hangup event processed meanwhile
     // must not make the router end the call this transfer is rearranging.
     ctx.claimBridges(start.claim ?? []);
-    if (start.requested) log.info({ step: 'requested', ...start.requested }, 'transfer requested');
+    if (start.requested) journal.info('requested', { ...start.requested }, 'transfer requested');
 
     let outcome: FlowOutcome;
     try {
@@ -311,6 +312,11 @@ export class TransferHandler {
     };
     log.info({ summary }, `transfer ${outcome.result}`);
     notifyAll(observers, this.log, 'finished', summary);
+  }
+
+  /** Steps of no transfer (a REFER refused while shutting down): logged, told to no observer. */
+  private untold(bindings: Record<string, unknown>): StepJournal {
+    return new StepJournal(this.log.child(bindings), () => undefined);
   }
 
   private echoOf(sourceId: string, sent: TransferProgressState, ms: number): Promise<boolean> {
