@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AriRequestRecord } from './ari/rest-client.js';
 import type { RegistryCounts } from './registry/types.js';
-import type { TransferKind, TransferResult } from './transfer/flow.js';
+import type { TransferKind, TransferResult } from './transfer/kinds.js';
 import type { TransferObserver, TransferSummary } from './transfer/observer.js';
 
 /** What the gauges read at scrape time. */

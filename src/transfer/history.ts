@@ -1,7 +1,7 @@
 // What GET /transfers shows: the transfers in flight, step by step, and the
 // last N finished ones. Memory is bounded: finished transfers are kept in a
 // ring of `size` entries, and each transfer keeps at most `maxSteps` steps.
-import type { TransferKind, TransferResult } from './flow.js';
+import type { TransferKind, TransferResult } from './kinds.js';
 import type { TransferObserver, TransferStart, TransferStep, TransferSummary } from './observer.js';
 
 export interface HistoryOptions {

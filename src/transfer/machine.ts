@@ -18,10 +18,10 @@ import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.
 import type { DialFailure } from '../legs/dialer.js';
 import { planAttended, type AttendedPlan, type TopologySnapshot } from './attended-plan.js';
 import { planBlind } from './blind-plan.js';
+import type { TransferKind, TransferResult } from './kinds.js';
 import type { ProgressResult } from './progress.js';
 
-export type TransferKind = 'attended' | 'blind';
-export type TransferResult = 'completed' | 'rejected' | 'failed' | 'abandoned';
+export type { TransferKind, TransferResult };
 
 /** A REFER with Replaces is an attended transfer; without, blind. */
 export function kindOf(event: ChannelTransferEvent): TransferKind {

@@ -2,7 +2,7 @@
 // transfers: each start, each step (exactly the structured log lines that
 // carry a `step`), each end. Observers can never break a transfer.
 import type { Logger } from '../logger.js';
-import type { TransferKind, TransferResult } from './flow.js';
+import type { TransferKind, TransferResult } from './kinds.js';
 
 export interface TransferStart {
   transferId: string;
