@@ -9,6 +9,7 @@ import { AriRestClient } from './ari/rest-client.js';
 import { ChannelEndWatch } from './legs/channel-watch.js';
 import { Dialer } from './legs/dialer.js';
 import { HoldMusic } from './calls/hold-music.js';
+import { ChannelSound } from './legs/channel-sound.js';
 import { CallRouter } from './calls/router.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -74,6 +75,7 @@ export class TransferService {
     });
     this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
     this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
+    const sound = new ChannelSound(this.rest);
     const policy = new DestinationPolicy(
       {
         allow: config.transfer.allow,
@@ -86,6 +88,7 @@ export class TransferService {
     this.webhooks = options.webhooks ?? new WebhookNotifier(config.webhooks, logger);
     this.transfers = new TransferHandler({
       rest: this.rest,
+      sound,
       registry: this.registry,
       dialer: this.dialer,
       watch: this.watch,
@@ -123,7 +126,7 @@ export class TransferService {
       transfersInFlight: () => this.transfers.activeCount,
     });
     // With ROUTING=none the calls, and what the parties hear, are another application's.
-    this.hold = config.routing === 'dial' ? new HoldMusic({ rest: this.rest, registry: this.registry, mohClass: config.mohClass, logger }) : undefined;
+    this.hold = config.routing === 'dial' ? new HoldMusic({ sound, registry: this.registry, mohClass: config.mohClass, logger }) : undefined;
     this.sync = new ResyncLoop({
       resync: () => this.resync(),
       enqueue: (task) => this.enqueue(task),

@@ -4,12 +4,12 @@
 // that a transfer stops the music it did not start itself.
 import { isAriError } from '../ari/errors.js';
 import type { AriEvent } from '../ari/models.js';
-import type { AriRestClient } from '../ari/rest-client.js';
+import type { ChannelSound } from '../legs/channel-sound.js';
 import type { Logger } from '../logger.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 
 export interface HoldMusicDeps {
-  rest: Pick<AriRestClient, 'startMoh' | 'stopMoh'>;
+  sound: Pick<ChannelSound, 'startMoh' | 'stopMoh'>;
   registry: CallRegistry;
   mohClass: string;
   logger: Logger;
@@ -21,9 +21,6 @@ export class HoldMusic {
   constructor(private readonly deps: HoldMusicDeps) {
     this.log = deps.logger.child({ component: 'hold' });
   }
-
-  /** REST calls per channel, kept in order: a quick hold/unhold must not reach Asterisk the other way round. */
-  private readonly inOrder = new Map<string, Promise<void>>();
 
   /**
    * Decides in event order (registry reads and the mohByService mark, so
@@ -49,25 +46,18 @@ export class HoldMusic {
     }
   }
 
+  // Not awaited by the event queue; ChannelSound keeps each channel's requests in order.
   private change(heldId: string, peerId: string, on: boolean): void {
-    const { rest, registry, mohClass } = this.deps;
-    const run = async (): Promise<void> => {
-      try {
-        if (on) await rest.startMoh(peerId, mohClass);
-        else await rest.stopMoh(peerId);
-        this.log.info({ heldChannelId: heldId, channelId: peerId, mohClass }, on ? 'music on hold started' : 'music on hold stopped');
-      } catch (err) {
+    const { sound, registry, mohClass } = this.deps;
+    void (on ? sound.startMoh(peerId, mohClass) : sound.stopMoh(peerId)).then(
+      () => this.log.info({ heldChannelId: heldId, channelId: peerId, mohClass }, on ? 'music on hold started' : 'music on hold stopped'),
+      async (err: unknown) => {
         if (isAriError(err, 404)) return;
         this.log.warn({ err, channelId: peerId }, 'could not change music on hold');
         // Not done after all: the mark says what the channel really hears.
         const now = await registry.store.getChannel(peerId);
         if (now?.mohByService === on) await registry.store.patchChannel(peerId, { mohByService: !on });
-      }
-    };
-    const next = (this.inOrder.get(peerId) ?? Promise.resolve()).then(run);
-    this.inOrder.set(peerId, next);
-    void next.finally(() => {
-      if (this.inOrder.get(peerId) === next) this.inOrder.delete(peerId);
-    });
+      },
+    );
   }
 }

@@ -5,6 +5,7 @@ import type { AllEnded } from '../legs/channel-watch.js';
 import type { TransferResult } from './machine.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { ChannelEndWatch } from '../legs/channel-watch.js';
+import type { SoundRest } from '../legs/channel-sound.js';
 import type { Dialer } from '../legs/dialer.js';
 import type { PendingDials } from '../legs/pending-dials.js';
 import type { TransferConfig } from '../config.js';
@@ -32,6 +33,8 @@ export type TransferRest = Pick<
 
 export interface TransferDeps {
   rest: TransferRest;
+  /** Music and ringback, in order per channel with the service's other users of them. */
+  sound: SoundRest;
   registry: CallRegistry;
   dialer: Pick<Dialer, 'dial' | 'adopt'>;
   watch: ChannelEndWatch;

@@ -308,7 +308,7 @@ class TransferRun {
 
   private holdContext(): HoldContext {
     const { deps, journal } = this.ctx;
-    return { rest: deps.rest, registry: deps.registry, journal, holdMode: deps.transfer.holdMode, mohClass: deps.mohClass };
+    return { rest: deps.sound, registry: deps.registry, journal, holdMode: deps.transfer.holdMode, mohClass: deps.mohClass };
   }
 
   /** Resolves true once the leg is gone or going. */

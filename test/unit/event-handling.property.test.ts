@@ -576,6 +576,7 @@ function handlerRig(seed: number) {
   const finished: TransferSummary[] = [];
   handler = new TransferHandler({
     rest,
+    sound: rest,
     registry,
     dialer,
     watch,
