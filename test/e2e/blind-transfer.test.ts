@@ -161,7 +161,7 @@ describe('blind transfer', () => {
     const call = await aliceTalksToBob({ TRANSFER_HOLD_MODE: 'moh', MOH_CLASS: 'jazz' });
     h.emu.setEndpoint('carol', { kind: 'answer', afterMs: 80 });
     const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
-    await waitUntil(() => transferLeg()?.state === 'Ringing', 'carol to ring');
+    await waitUntil(() => transferLeg()?.state === 'Ringing' && h.emu.channel(call.alice.id)?.mohPlaying === true, 'carol to ring and alice to hear music');
     expect(h.emu.channel(call.alice.id)).toMatchObject({ mohPlaying: true, mohClass: 'jazz', ringing: false });
     expect(await refer.waitForTermination()).toEqual([100, 200]);
     await finished();
