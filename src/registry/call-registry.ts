@@ -109,7 +109,7 @@ export class CallRegistry {
   }
 
   private async upsertChannel(channel: Channel): Promise<void> {
-    await this.store.putChannel(channelRecord(channel, await this.store.getChannel(channel.id)));
+    await this.store.updateChannel(channel.id, (previous) => channelRecord(channel, previous));
   }
 
   private async removeChannel(id: string): Promise<void> {

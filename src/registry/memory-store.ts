@@ -59,6 +59,11 @@ export class MemoryRegistryStore implements RegistryStore {
     this.tombstones.delete(record.id);
   }
 
+  async updateChannel(id: string, update: (previous: ChannelRecord | undefined) => ChannelRecord) {
+    const previous = this.channels.get(id);
+    await this.putChannel(update(previous ? { ...previous } : undefined));
+  }
+
   async patchChannel(id: string, patch: Partial<Omit<ChannelRecord, 'id'>>) {
     const previous = this.channels.get(id);
     if (!previous) return;

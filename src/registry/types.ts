@@ -48,6 +48,12 @@ export interface RegistryStore {
   recentlyEnded(id: string): Promise<boolean>;
 
   putChannel(record: ChannelRecord): Promise<void>;
+  /**
+   * Read-modify-write of one channel as one step: no other write to it can
+   * land between the read and the write (a transfer's patch while an event
+   * is applied would otherwise be lost).
+   */
+  updateChannel(id: string, update: (previous: ChannelRecord | undefined) => ChannelRecord): Promise<void>;
   patchChannel(id: string, patch: Partial<Omit<ChannelRecord, 'id'>>): Promise<void>;
   removeChannel(id: string): Promise<void>;
   putBridge(record: BridgeRecord): Promise<void>;

@@ -87,6 +87,16 @@ describe('CallRegistry lookups', () => {
     await expect.poll(async () => (await registry.store.channelsByCallId('abc@10.0.0.1')).map((c) => c.id)).toEqual(['c1']);
   });
 
+  it('an event applied while a transfer marks the channel loses neither: the update is one step', async () => {
+    const registry = newRegistry();
+    await registry.apply(stasisStart({ id: 'c1', name: 'PJSIP/alice-00000001', protocol_id: 'x@h' }));
+    // Not awaited in between: the patch lands while the event is being applied.
+    const applied = registry.apply({ ...stasisStart({ id: 'c1', name: 'PJSIP/alice-00000001', protocol_id: 'x@h', state: 'Ring' }), type: 'ChannelStateChange' } as AriEvent);
+    const patched = registry.store.patchChannel('c1', { mohByService: true });
+    await Promise.all([applied, patched]);
+    expect(await registry.store.getChannel('c1')).toMatchObject({ state: 'Ring', mohByService: true });
+  });
+
   it('never asks a Local channel for a SIP Call-ID', async () => {
     const rest = restWith();
     const registry = newRegistry(rest);
