@@ -8,8 +8,8 @@ import type { TransferKind, TransferOutcome } from './transfer-call.js';
 /** Everything measured for one subject and one kind of transfer. */
 export interface Sample {
   outcome: TransferOutcome;
-  /** CPU ms the subject's process used from the phones' start to a clean Asterisk. */
-  cpuMs: number | undefined;
+  /** CPU the subject's process used from the phones' start to a clean Asterisk. */
+  cpu: { ms: number; windowMs: number; idleMsPerS: number | undefined } | undefined;
   timeline: SubjectTimeline | undefined;
 }
 
@@ -27,7 +27,10 @@ export function latencyTable(results: Results): string {
   for (const [kind, bySubject] of results) {
     for (const [subject, samples] of bySubject) {
       const ms = latencies(samples);
-      const cpu = defined(samples.map((s) => s.cpuMs));
+      const cpu = defined(samples.map((s) => s.cpu?.ms));
+      const idle = defined(samples.map((s) => s.cpu?.idleMsPerS));
+      const idleRate = Math.min(...idle);
+      const aboveIdle = idle.length === 0 ? [] : defined(samples.map((s) => (s.cpu ? s.cpu.ms - (idleRate * s.cpu.windowMs) / 1000 : undefined)));
       rows.push([
         kind,
         SUBJECT_LABEL[subject],
@@ -38,11 +41,13 @@ export function latencyTable(results: Results): string {
         fixed(Math.min(...ms), 1),
         fixed(Math.max(...ms), 1),
         fixed(median(defined(samples.map((s) => s.outcome.tryingMs))), 1),
-        cpu.length > 0 ? fixed(cpu.reduce((a, b) => a + b, 0) / cpu.length, 0) : '-',
+        fixed(median(cpu), 0),
+        fixed(Math.min(...idle), 1),
+        fixed(median(aboveIdle), 0),
       ]);
     }
   }
-  return table(['transfer', 'subject', 'n', 'failed', 'median', 'p90', 'min', 'max', '100 Trying median', 'CPU ms/call'], rows);
+  return table(['transfer', 'subject', 'n', 'failed', 'median', 'p90', 'min', 'max', '100 Trying median', 'CPU ms/call', 'idle ms/s', 'above idle'], rows);
 }
 
 /** "attended: service / plain = 1.23 (median 12.1 / 9.8 ms)". */

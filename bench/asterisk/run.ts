@@ -38,6 +38,9 @@ const ROUNDS = intFromEnv('BENCH_ROUNDS', 4, 1, 100);
 const WARMUP = intFromEnv('BENCH_WARMUP', 1, 0, 20);
 const KINDS = (process.env.BENCH_KINDS ?? 'attended,blind').split(',').map((s) => s.trim()) as TransferKind[];
 if (KINDS.length === 0 || KINDS.some((k) => k !== 'attended' && k !== 'blind')) throw new Error('BENCH_KINDS: attended, blind');
+/** Each turn watches its subject idle after the warm-up: 6 slices of 500 ms. */
+const IDLE_SLICES = 6;
+const IDLE_SLICE_MS = 500;
 /** The run stops when this many transfers in a row failed: something is broken, not slow. */
 const MAX_FAILURES_IN_A_ROW = 3;
 
@@ -131,8 +134,10 @@ async function main(): Promise<number> {
 
   async function measure(subject: Subject, kind: TransferKind, label: string): Promise<Sample> {
     const before = subject.cpuMs();
+    const started = performance.now();
     const outcome = await playTransfer(kind, target, ari, phones);
     const after = subject.cpuMs();
+    const windowMs = performance.now() - started;
     if (outcome.problem) {
       progress(`${label}: FAILED: ${outcome.problem}\n${subject.diagnostics()}`);
       if (++failuresInARow >= MAX_FAILURES_IN_A_ROW) throw new Error(`${MAX_FAILURES_IN_A_ROW} transfers in a row failed; stopping`);
@@ -140,7 +145,27 @@ async function main(): Promise<number> {
       failuresInARow = 0;
       progress(`${label}: ${fixed(outcome.latencyMs!, 1)} ms`);
     }
-    return { outcome, cpuMs: before !== undefined && after !== undefined ? after - before : undefined, timeline: undefined };
+    const cpuMs = before !== undefined && after !== undefined ? after - before : undefined;
+    return { outcome, cpu: cpuMs === undefined ? undefined : { ms: cpuMs, windowMs, idleMsPerS: undefined }, timeline: undefined };
+  }
+
+  /**
+   * CPU ms per second the subject uses doing nothing (its timers, pings,
+   * metrics), to tell its cost per call from its cost per hour: the least of
+   * short slices, so that the garbage collections V8 runs a few seconds after
+   * activity count for the calls that made the garbage.
+   */
+  async function idleCpu(subject: Subject): Promise<number | undefined> {
+    const rates: number[] = [];
+    let before = subject.cpuMs();
+    for (let i = 0; i < IDLE_SLICES; i++) {
+      await new Promise((r) => setTimeout(r, IDLE_SLICE_MS));
+      const after = subject.cpuMs();
+      if (before === undefined || after === undefined) return undefined;
+      rates.push(((after - before) * 1000) / IDLE_SLICE_MS);
+      before = after;
+    }
+    return Math.min(...rates);
   }
 
   for (let round = 0; round < ROUNDS; round++) {
@@ -157,6 +182,7 @@ async function main(): Promise<number> {
         throw new Error('stopped');
       }
       for (let w = 0; w < WARMUP; w++) for (const kind of KINDS) await measure(subject, kind, `${name} ${kind} warm-up`);
+      const idleMsPerS = await idleCpu(subject);
       const measured: Sample[] = [];
       for (let i = 0; i < perRound(round); i++) {
         for (const kind of KINDS) measured.push(await measure(subject, kind, `${name} ${kind}`));
@@ -164,6 +190,7 @@ async function main(): Promise<number> {
       const timelines = await subject.timelines();
       await subject.stop();
       for (const sample of measured) {
+        if (sample.cpu) sample.cpu.idleMsPerS = idleMsPerS;
         sample.timeline = sample.outcome.callId === undefined ? undefined : timelines.get(sample.outcome.callId);
         results.get(sample.outcome.kind)!.get(subject.name)!.push(sample);
       }
@@ -174,7 +201,9 @@ async function main(): Promise<number> {
   console.log(`\n${ratioLines(results).join('\n')}`);
   console.log(
     '\nn: transfers with a NOTIFY 200 (failed: without); latency, p90, min, max: REFER sent → NOTIFY 200 received; 100 Trying: REFER sent → NOTIFY 100 received.' +
-      '\nCPU ms/call: user + system CPU of the subject process (/proc/<pid>/stat, 10 ms ticks) from the phones\' start to a clean Asterisk: routing the call, the transfer, the hang-ups.',
+      '\nCPU ms/call: median CPU time of the subject process (all threads, /proc/<pid>/task/*/schedstat) from the phones\' start to a clean Asterisk' +
+      '\n(routing the calls, the transfer, the hang-ups; about 4 s); idle: CPU ms per second it uses doing nothing (the least of 500 ms slices, 3 s after each turn\'s warm-up);' +
+      '\nabove idle: median of (CPU of the call − idle × its duration).',
   );
   console.log(`\nwhere the time goes: medians, ms after the REFER left the phone\n${timelineTable(results)}`);
   console.log(

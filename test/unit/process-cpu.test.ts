@@ -1,7 +1,17 @@
 // The real-Asterisk benchmark's reading of a process's CPU time from
-// /proc/<pid>/stat (bench/asterisk/process-cpu.ts).
+// /proc (bench/asterisk/process-cpu.ts).
 import { describe, expect, it } from 'vitest';
-import { cpuTicksOfStat } from '../../bench/asterisk/process-cpu.js';
+import { cpuNsOfSchedstat, cpuTicksOfStat } from '../../bench/asterisk/process-cpu.js';
+
+describe('/proc/<pid>/task/<tid>/schedstat', () => {
+  it('reads the nanoseconds on the CPU (first field)', () => {
+    expect(cpuNsOfSchedstat('179071263 30956036 601\n')).toBe(179_071_263);
+  });
+
+  it('refuses a line it cannot read', () => {
+    expect(() => cpuNsOfSchedstat('')).toThrow(/unreadable/);
+  });
+});
 
 describe('/proc/<pid>/stat', () => {
   it('adds utime and stime (fields 14 and 15)', () => {
