@@ -202,7 +202,7 @@ async function main(): Promise<number> {
   console.log(
     '\nn: transfers with a NOTIFY 200 (failed: without); latency, p90, min, max: REFER sent → NOTIFY 200 received; 100 Trying: REFER sent → NOTIFY 100 received.' +
       '\nCPU ms/call: median CPU time of the subject process (all threads, /proc/<pid>/task/*/schedstat) from the phones\' start to a clean Asterisk' +
-      '\n(routing the calls, the transfer, the hang-ups; about 4 s); idle: CPU ms per second it uses doing nothing (the least of 500 ms slices, 3 s after each turn\'s warm-up);' +
+      '\n(routing the calls, the transfer, the hang-ups; about 4 s); idle: CPU ms per second it uses doing nothing (the least of six 500 ms slices after each turn\'s warm-up);' +
       '\nabove idle: median of (CPU of the call − idle × its duration).',
   );
   console.log(`\nwhere the time goes: medians, ms after the REFER left the phone\n${timelineTable(results)}`);
