@@ -3,13 +3,13 @@
 // phones of asterisk-config's test profile, the service under test, and the
 // clean-up that leaves a clean Asterisk for the next test.
 import { spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { TransferService } from '../../src/service.js';
 import { captureLogs, type CapturedLogs } from '../helpers/log-capture.js';
 import { DEFAULT_PHONE_PORTS, targetFromEnv, type AsteriskTarget } from './asterisk-target.js';
 import { exitOf, SippPhone, type PhoneOptions } from './phones.js';
+import { absorbStraySip } from './stray-sip.js';
 
 export const target = targetFromEnv();
 /** `describe`, or `describe.skip` when the runner found no Asterisk. */
@@ -70,28 +70,6 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${explain()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** Answers any SIP request reaching `port` with 200 OK until closed: stops Asterisk's retransmissions to a phone that is gone. */
-async function absorbStraySip(port: number, ms: number): Promise<string[]> {
-  const socket = createSocket('udp4');
-  const seen: string[] = [];
-  socket.on('message', (msg, from) => {
-    const text = msg.toString();
-    const startLine = text.slice(0, text.indexOf('\r\n'));
-    if (/^SIP\/2\.0/.test(startLine)) return;
-    seen.push(startLine);
-    const keep = text.split('\r\n').filter((l) => /^(via|from|to|call-id|cseq|v|f|t|i):/i.test(l));
-    socket.send(`SIP/2.0 200 OK\r\n${keep.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`, from.port, from.address);
-  });
-  try {
-    await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(port, '127.0.0.1', resolve));
-  } catch {
-    return []; // still held by a phone that is exiting
-  }
-  await new Promise((r) => setTimeout(r, ms));
-  socket.close();
-  return seen;
 }
 
 export interface ScenarioContext {

@@ -17,14 +17,31 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Starts the service with `env` (PATH, HTTP_PORT=0 and LOG_LEVEL=info unless given). */
+  /**
+   * Starts the service with `env` (PATH, HTTP_PORT=0 and LOG_LEVEL=info unless given).
+   * Its HTTP port is read from its start-up log line, or taken from a
+   * non-zero HTTP_PORT (below LOG_LEVEL=info that line is not printed).
+   */
   static start(env: Record<string, string>): ServiceProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new ServiceProcess(child);
+    const service = new ServiceProcess(child);
+    const port = Number(env.HTTP_PORT ?? '0');
+    if (Number.isInteger(port) && port > 0) service.port = port;
+    return service;
+  }
+
+  /** The node process's id (its CPU time is in /proc/<pid>/stat). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Base URL of its HTTP API (http://127.0.0.1:<port>), once the port is known. */
+  get apiUrl(): string | undefined {
+    return this.port === undefined ? undefined : `http://127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
