@@ -143,10 +143,13 @@ export class Metrics implements TransferObserver {
 // starts observers that are never stopped: one set per process, shared by
 // every Metrics registry.
 let processRegistry: Registry | undefined;
+const EVENT_LOOP_SAMPLE_MS = 100;
 function processMetrics(): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry });
+    // The event-loop monitor samples every 100 ms, not prom-client's 10: at 10
+    // it alone cost an idle service about 10 ms of CPU per second (measured).
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
   return processRegistry;
 }
