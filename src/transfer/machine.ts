@@ -150,7 +150,8 @@ export class UnexpectedStimulus extends Error {
 }
 
 type Effects = 'stopMohOn' | 'afterNotify' | 'afterEcho' | 'destroyBridges';
-const noEffects = (): Pick<Ending, Effects> => ({ stopMohOn: [], afterNotify: [], afterEcho: [], destroyBridges: [] });
+/** An ending's effects, none yet. */
+export const noEffects = (): Pick<Ending, Effects> => ({ stopMohOn: [], afterNotify: [], afterEcho: [], destroyBridges: [] });
 
 function finishing(ending: Omit<Ending, Effects> & Partial<Pick<Ending, Effects>>): Transfer {
   return { state: TransferState.Finishing, ending: { ...noEffects(), ...ending } };

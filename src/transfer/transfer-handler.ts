@@ -12,7 +12,7 @@ import type { Bridge, Channel, ChannelTransferEvent, TransferProgressState } fro
 import type { DialAttempt } from '../legs/dialer.js';
 import type { Logger } from '../logger.js';
 import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
-import { kindOf, next, TransferState, type Ending, type Transfer } from './machine.js';
+import { kindOf, next, noEffects, TransferState, type Transfer } from './machine.js';
 import { ChannelMarks } from './marks.js';
 import { LEG_MARK, legPlanOf, planRecovery } from './recovery.js';
 import { runTransfer } from './runner.js';
@@ -42,12 +42,6 @@ interface TransferStart {
   claim?: string[];
 }
 
-const NO_EFFECTS = (): Pick<Ending, 'stopMohOn' | 'afterNotify' | 'afterEcho' | 'destroyBridges'> => ({
-  stopMohOn: [],
-  afterNotify: [],
-  afterEcho: [],
-  destroyBridges: [],
-});
 
 export class TransferHandler {
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -166,7 +160,7 @@ export class TransferHandler {
             state: TransferState.Unwinding,
             leg: { sourceId: r.sourceId, sourceBridgeId: '', transfereeIds: r.transferees, busyIsDecline: false },
             cancel: undefined,
-            ending: { ...NO_EFFECTS(), result: 'failed', reason: 'the service restarted before the transfer was carried out', sipfrag: 'channel_unavailable' },
+            ending: { ...noEffects(), result: 'failed', reason: 'the service restarted before the transfer was carried out', sipfrag: 'channel_unavailable' },
           },
         });
         continue;
@@ -194,21 +188,10 @@ export class TransferHandler {
       }
       const leg = this.deps.dialer.adopt(r.leg, r.mark.deadline - Date.now());
       this.log.warn({ transferId: r.transferId, sourceChannelId: r.mark.source, legChannelId: r.leg.id, recovery: r.kind }, 'recovering a transfer interrupted by a restart');
+      // Where the leg is, the transfer is: ringing, answered, or joined (only the 200 and the hang-ups left).
+      const joining: Transfer = { state: TransferState.Joining, leg: plan };
       const from: Transfer =
-        r.kind === 'leg-ringing'
-          ? { state: TransferState.Dialing, leg: plan }
-          : r.kind === 'leg-answered'
-            ? { state: TransferState.Joining, leg: plan }
-            : {
-                state: TransferState.Finishing,
-                ending: {
-                  ...NO_EFFECTS(),
-                  result: 'completed',
-                  sipfrag: 'channel_answered',
-                  afterNotify: [plan.sourceId],
-                  afterEcho: plan.replacedId !== undefined ? [{ channelId: plan.replacedId }] : [],
-                },
-              };
+        r.kind === 'leg-ringing' ? { state: TransferState.Dialing, leg: plan } : r.kind === 'leg-answered' ? joining : next(joining, { type: 'joined' }).transfer;
       this.start({
         transferId: r.transferId,
         kind: plan.replacedId !== undefined ? 'attended' : 'blind',
