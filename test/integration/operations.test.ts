@@ -99,6 +99,20 @@ scenarios(
       );
     }
 
+    /**
+     * The service talks to ARI through a TCP proxy (to be cut); bob REFERs
+     * alice to carol, who rings 4 s; resolves once she rings and the service
+     * has its answers (only events are lost when the proxy is cut now).
+     */
+    async function carolRingingBehindProxy(transferTimeoutSec: string) {
+      const link = (proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) }));
+      const s = await startService(link.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: transferTimeoutSec });
+      const phones = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
+      await carolRings(phones.bob);
+      await nothingAsked(s);
+      return { s, link, ...phones };
+    }
+
     /** SIGKILL, then a new process: resolves once it has recovered the transfer in flight. */
     async function killAndStartAgain(first: ServiceProcess, extra: Record<string, string>): Promise<void> {
       await first.kill();
@@ -221,14 +235,10 @@ scenarios(
     });
 
     it('ARI connections reset while carol rings, the service back before she answers: bob hears 100 then 200, alice talks to carol', async () => {
-      proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) });
-      const s = await startService(proxy.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: '20' });
-      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
-      await carolRings(bob);
-      await nothingAsked(s);
+      const { s, link, alice, bob, carol } = await carolRingingBehindProxy('20');
 
       // Both ends see the reset: Asterisk deactivates the application too.
-      proxy.cut('both');
+      link.cut('both');
       await until('the service to reconnect and resync', () => count(s.messages(), 'registry resynced from ARI') >= 2, 10_000, explain);
       await until('the service to be ready', () => s.ready(), 10_000, explain);
       // This scenario's order of events (carol answers 4 s after her INVITE,
@@ -251,22 +261,18 @@ scenarios(
     });
 
     it('ARI connections reset while carol rings, she answers before the service is back: Asterisk hangs her up itself, bob hears 100 then 503 once the service is back, alice is back with bob', async () => {
-      proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) });
       // TRANSFER_TIMEOUT past the test's waits: the 503 must come from the resync, not a timeout.
-      const s = await startService(proxy.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: '25' });
-      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
-      await carolRings(bob);
-      await nothingAsked(s);
+      const { s, link, alice, bob, carol } = await carolRingingBehindProxy('25');
 
       // No reconnection until carol has answered: the application is inactive
       // then, so her leg's Stasis() fails and Asterisk hangs it up.
-      proxy.refuse(true);
-      proxy.cut('both');
+      link.refuse(true);
+      link.cut('both');
       await until('the service to see the drop', () => count(s.messages(), 'ARI events disconnected; events until reconnection are lost') === 1, 10_000, explain);
       expect(await exitOf(carol, 15_000)).toBe(0);
       expect(received(carol.messages(), 'BYE')).toHaveLength(1);
       expect(await ari.channelsOf('1003')).toEqual([]);
-      proxy.refuse(false);
+      link.refuse(false);
       await until('the service to reconnect and resync', () => count(s.messages(), 'registry resynced from ARI') >= 2, 10_000, explain);
 
       await until('bob to hear the final NOTIFY', () => receivedSipfrags(bob.messages()).length === 2, 10_000, explain);
@@ -280,20 +286,16 @@ scenarios(
     });
 
     it('ARI connection lost without Asterisk noticing, carol answers before the service is back: the resync finds her answered, bob hears 100 then 200, alice talks to carol', async () => {
-      proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) });
       // TRANSFER_TIMEOUT past the test's waits: the transfer must not end by timing out.
-      const s = await startService(proxy.url, { ARI_RECONNECT_MAX_MS: '500', TRANSFER_TIMEOUT: '25' });
-      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', CAROL_ANSWERS_LATE);
-      await carolRings(bob);
-      await nothingAsked(s);
+      const { s, link, alice, bob, carol } = await carolRingingBehindProxy('25');
 
       // The service's end is cut; Asterisk's stays open and its events, carol's
       // answer among them, fall into the void. No reconnection until she answered.
-      proxy.refuse(true);
-      proxy.cut('client-side');
+      link.refuse(true);
+      link.cut('client-side');
       await until('the service to see the drop', () => count(s.messages(), 'ARI events disconnected; events until reconnection are lost') === 1, 10_000, explain);
       await until('carol to answer', async () => (await ari.channelsOf('1003'))[0]?.state === 'Up', 10_000, explain);
-      proxy.refuse(false);
+      link.refuse(false);
       await until('the service to reconnect and resync', () => count(s.messages(), 'registry resynced from ARI') >= 2, 10_000, explain);
 
       expect(await exitOf(bob, 15_000)).toBe(0);
