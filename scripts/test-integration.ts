@@ -12,6 +12,9 @@
 //   4. none: one line says the suite was skipped and why, exit 0.
 // An Asterisk that is found but cannot be started is a failure, never a skip.
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_DEFAULTS, pingAri, targetFromEnv } from '../test/integration/asterisk-target.js';
 import { findAsterisk, LocalAsterisk } from '../test/integration/local-asterisk.js';
@@ -76,9 +79,10 @@ async function dockerAsterisk(): Promise<Started | string> {
   };
 }
 
-function runSuite(env: Record<string, string>, args: string[]): Promise<number> {
+function runSuite(env: Record<string, string>, args: string[], resultsFile: string): Promise<number> {
   const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
-  const child = spawn(process.execPath, [vitest, 'run', '--config', 'vitest.integration.config.ts', ...args], {
+  const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`];
+  const child = spawn(process.execPath, [vitest, 'run', '--config', 'vitest.integration.config.ts', ...reporters, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: 'inherit',
@@ -114,13 +118,42 @@ async function main(): Promise<number> {
     void (started?.stop() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', stopOnSignal).once('SIGTERM', stopOnSignal);
+  const resultsDir = mkdtempSync(join(tmpdir(), 'ari-transfer-results-'));
+  const resultsFile = join(resultsDir, 'results.json');
   try {
-    const code = await runSuite(started?.env ?? {}, process.argv.slice(2));
-    if (code !== 0 && started) console.error(started.diagnostics());
+    const code = await runSuite(started?.env ?? {}, process.argv.slice(2), resultsFile);
+    if (code !== 0) {
+      if (started) console.error(started.diagnostics());
+      // Asterisk's console is long: name the failures again where a CI log's tail shows them.
+      console.error(failedTests(resultsFile));
+    }
     return code;
   } finally {
+    rmSync(resultsDir, { recursive: true, force: true });
     await started?.stop();
   }
+}
+
+interface JsonResults {
+  testResults?: { name: string; assertionResults?: { fullName: string; status: string; failureMessages?: string[] }[] }[];
+}
+
+function failedTests(resultsFile: string): string {
+  let results: JsonResults;
+  try {
+    results = JSON.parse(readFileSync(resultsFile, 'utf8')) as JsonResults;
+  } catch {
+    return 'integration: failed (vitest wrote no results; see its output above)';
+  }
+  const lines = (results.testResults ?? []).flatMap((file) =>
+    (file.assertionResults ?? [])
+      .filter((test) => test.status === 'failed')
+      .map((test) => {
+        const message = (test.failureMessages?.[0] ?? '').split('\n')[0];
+        return `  ${file.name.slice(root.length)} > ${test.fullName}\n    ${message}`;
+      }),
+  );
+  return ['integration: failed tests:', ...(lines.length > 0 ? lines : ['  (none reported: a hook or the run itself failed)'])].join('\n');
 }
 
 main().then(
