@@ -17,7 +17,11 @@ export interface AriConfig {
   subscribeAll: boolean;
   requestTimeoutMs: number;
   reconnectMaxDelayMs: number;
+  /** websocket: REST over the events socket where Asterisk takes it (22.4+), else HTTP; http: always HTTP. */
+  restTransport: RestTransport;
 }
+
+export type RestTransport = 'websocket' | 'http';
 
 export type RoutingMode = 'dial' | 'none';
 export type HoldMode = 'ring' | 'moh';
@@ -167,6 +171,7 @@ const envSchema = z.object({
   ARI_SUBSCRIBE_ALL: booleanFlag.optional(),
   ARI_REQUEST_TIMEOUT_MS: milliseconds(100, 60_000).default(5_000),
   ARI_RECONNECT_MAX_MS: milliseconds(100, 300_000).default(10_000),
+  ARI_REST_TRANSPORT: z.enum(['websocket', 'http'], { error: 'must be websocket or http' }).default('websocket'),
   ROUTING: z.enum(['dial', 'none'], { error: 'must be dial or none' }).default('dial'),
   ROUTING_TIMEOUT: seconds(1, 600).prefault('60'),
   MOH_CLASS: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a musiconhold.conf class name').default('default'),
@@ -226,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subscribeAll: e.ARI_SUBSCRIBE_ALL ?? e.ROUTING === 'none',
       requestTimeoutMs: e.ARI_REQUEST_TIMEOUT_MS,
       reconnectMaxDelayMs: e.ARI_RECONNECT_MAX_MS,
+      restTransport: e.ARI_REST_TRANSPORT,
     },
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT, token: e.HTTP_TOKEN },
     webhooks: {

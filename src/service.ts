@@ -6,6 +6,7 @@
 import { AriEventStream, type EventStream, type EventStreamHandlers, type EventStreamOptions } from './ari/event-stream.js';
 import type { AriEvent } from './ari/models.js';
 import { AriRestClient } from './ari/rest-client.js';
+import { WebSocketRest } from './ari/ws-rest.js';
 import { ChannelEndWatch } from './legs/channel-watch.js';
 import { Dialer } from './legs/dialer.js';
 import { HoldMusic } from './calls/hold-music.js';
@@ -66,12 +67,14 @@ export class TransferService {
     const ari = config.ari;
     const metrics = (this.metrics = options.metrics ?? new Metrics());
     this.history = options.history ?? new TransferHistory({ size: config.transferHistorySize });
+    const webSocketRest = ari.restTransport === 'websocket' ? new WebSocketRest({ timeoutMs: ari.requestTimeoutMs, logger }) : undefined;
     this.rest = new AriRestClient({
       url: ari.url,
       username: ari.username,
       password: ari.password,
       timeoutMs: ari.requestTimeoutMs,
       observer: (r) => metrics.ariRequest(r),
+      ...(webSocketRest ? { webSocket: webSocketRest } : {}),
     });
     this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
     this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
@@ -142,6 +145,7 @@ export class TransferService {
         app: ari.app,
         subscribeAll: ari.subscribeAll,
         reconnectMaxMs: ari.reconnectMaxDelayMs,
+        ...(webSocketRest ? { rest: webSocketRest } : {}),
         ...(options.reconnectInitialMs !== undefined ? { reconnectInitialMs: options.reconnectInitialMs } : {}),
         logger,
       },

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { backoffDelay } from './backoff.js';
 import type { AriEvent } from './models.js';
 import { parseEventFrame } from './parse-event.js';
+import type { WebSocketRest } from './ws-rest.js';
 
 export interface EventStreamOptions {
   url: string;
@@ -17,6 +18,8 @@ export interface EventStreamOptions {
   reconnectMaxMs: number;
   /** A connection that answers no ping within this time is considered dead. */
   pingIntervalMs?: number;
+  /** Carries REST requests on each connection once Asterisk answers there. */
+  rest?: WebSocketRest;
   logger: Logger;
 }
 
@@ -70,6 +73,7 @@ export class AriEventStream {
     clearInterval(this.pingTimer);
     const socket = this.socket;
     this.socket = undefined;
+    this.options.rest?.detach();
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
@@ -94,6 +98,7 @@ export class AriEventStream {
       this.attempt = 0;
       this.log.info({ url: this.endpoint }, 'ARI events connected');
       this.startHeartbeat(socket);
+      this.options.rest?.attach(socket);
       this.handlers.onOpen();
     });
     socket.on('message', (data, isBinary) => {
@@ -113,7 +118,10 @@ export class AriEventStream {
     });
     socket.on('close', (code) => {
       clearInterval(this.pingTimer);
-      if (this.socket === socket) this.socket = undefined;
+      if (this.socket === socket) {
+        this.socket = undefined;
+        this.options.rest?.detach();
+      }
       if (opened) {
         this.log.warn({ code }, 'ARI events disconnected; events until reconnection are lost');
         this.handlers.onClose();
@@ -126,6 +134,10 @@ export class AriEventStream {
     const parsed = parseEventFrame(text);
     if (parsed.kind === 'malformed') {
       this.log.warn({ reason: parsed.reason, frame: text.slice(0, 500) }, 'dropped a malformed ARI event');
+      return;
+    }
+    if (parsed.kind === 'rest-response') {
+      this.options.rest?.receive(parsed.frame);
       return;
     }
     if (parsed.kind === 'unknown') {

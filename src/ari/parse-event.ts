@@ -5,6 +5,8 @@ import { KNOWN_EVENT_TYPES, type AriEvent } from './models.js';
 
 export type ParsedFrame =
   | { kind: 'event'; event: AriEvent }
+  /** The answer to a request sent on this socket (ws-rest.ts). */
+  | { kind: 'rest-response'; frame: Record<string, unknown> }
   | { kind: 'unknown'; type: string }
   | { kind: 'malformed'; reason: string };
 
@@ -17,6 +19,7 @@ export function parseEventFrame(text: string): ParsedFrame {
   }
   if (!isObject(data)) return { kind: 'malformed', reason: 'not a JSON object' };
   if (typeof data.type !== 'string') return { kind: 'malformed', reason: 'no type' };
+  if (data.type === 'RESTResponse') return { kind: 'rest-response', frame: data };
   if (!KNOWN_EVENT_TYPES.has(data.type)) return { kind: 'unknown', type: data.type };
   const problem = shapeProblem(data);
   return problem ? { kind: 'malformed', reason: `${data.type}: ${problem}` } : { kind: 'event', event: data as unknown as AriEvent };

@@ -1,9 +1,13 @@
 // Thin typed client for the ARI REST operations this service uses.
 // One method per operation; each failure becomes an AriError naming the
-// operation. Credentials travel in the Authorization header only.
-import axios, { type AxiosInstance, type Method } from 'axios';
+// operation. Requests go over the events WebSocket when Asterisk takes them
+// there (ws-rest.ts), else over HTTP; credentials travel in the HTTP
+// Authorization header only.
 import { AriError } from './errors.js';
+import { HttpTransport } from './http-transport.js';
 import type { Bridge, Channel, TransferProgressState } from './models.js';
+import { TransportFailure, type RawRequest } from './transport.js';
+import type { WebSocketRest } from './ws-rest.js';
 
 export interface AriRestOptions {
   /** Asterisk's HTTP base URL, without /ari. */
@@ -13,6 +17,8 @@ export interface AriRestOptions {
   timeoutMs: number;
   /** Told about every request once it has ended; must not throw (what it throws is ignored). */
   observer?: AriRequestObserver;
+  /** The events connection's REST channel, used whenever it is available. */
+  webSocket?: WebSocketRest;
 }
 
 /** How one request ended: its HTTP status, or the transport failure. */
@@ -48,21 +54,14 @@ export interface CreateBridgeParams {
 type Query = Record<string, string | number | undefined>;
 
 export class AriRestClient {
-  private readonly http: AxiosInstance;
+  private readonly http: HttpTransport;
+  private readonly webSocket: WebSocketRest | undefined;
   private readonly observer: AriRequestObserver | undefined;
 
   constructor(options: AriRestOptions) {
     this.observer = options.observer;
-    this.http = axios.create({
-      baseURL: `${options.url}/ari`,
-      timeout: options.timeoutMs,
-      auth: { username: options.username, password: options.password },
-      // Statuses are ours to interpret; axios must not throw its own errors.
-      validateStatus: () => true,
-      // ARI answers 204 with no body; anything else is JSON.
-      responseType: 'json',
-      // Keep-alive is Node's default agent behaviour since Node 19.
-    });
+    this.webSocket = options.webSocket;
+    this.http = new HttpTransport(options);
   }
 
   // ---- channels ----
@@ -147,19 +146,20 @@ export class AriRestClient {
     return this.call('bridges.stopMoh', 'DELETE', `/bridges/${enc(bridgeId)}/moh`);
   }
 
-  private async call<T>(operation: string, method: Method, path: string, query?: Query, body?: unknown): Promise<T> {
+  private async call<T>(operation: string, method: RawRequest['method'], path: string, query?: Query, body?: unknown): Promise<T> {
     const started = performance.now();
+    const transport = this.webSocket?.available ? this.webSocket : this.http;
     let res;
     try {
-      res = await this.http.request({ method, url: path, params: definedOnly(query), data: body });
+      res = await transport.send({ method, path, query: definedOnly(query), body });
     } catch (err) {
-      const error = transportError(operation, err);
-      this.report(operation, error.kind === 'timeout' ? 'timeout' : 'network', started);
-      throw error;
+      const failure = err instanceof TransportFailure ? err : new TransportFailure('network', err instanceof Error ? err.message : String(err));
+      this.report(operation, failure.kind, started);
+      throw new AriError(operation, failure.kind, undefined, failure.detail);
     }
     this.report(operation, res.status, started);
-    if (res.status >= 200 && res.status < 300) return (res.status === 204 ? undefined : res.data) as T;
-    throw new AriError(operation, 'http', res.status, asteriskMessage(res.data) ?? res.statusText ?? 'error');
+    if (res.status >= 200 && res.status < 300) return res.data as T;
+    throw new AriError(operation, 'http', res.status, asteriskMessage(res.data) ?? (res.reason || 'error'));
   }
 
   private report(operation: string, outcome: AriRequestOutcome, started: number): void {
@@ -176,23 +176,13 @@ function enc(id: string): string {
   return encodeURIComponent(id);
 }
 
-function definedOnly(query: Query | undefined): Query | undefined {
+function definedOnly(query: Query | undefined): Record<string, string> | undefined {
   if (!query) return undefined;
-  return Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
 }
 
 function asteriskMessage(data: unknown): string | undefined {
   if (data && typeof data === 'object' && 'message' in data && typeof data.message === 'string') return data.message;
   if (typeof data === 'string' && data.length > 0) return data.slice(0, 200);
   return undefined;
-}
-
-// Only the code and reason survive: axios errors carry the request config,
-// which holds the credentials.
-function transportError(operation: string, err: unknown): AriError {
-  if (axios.isAxiosError(err)) {
-    const timedOut = err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT';
-    return new AriError(operation, timedOut ? 'timeout' : 'network', undefined, err.code ?? err.message);
-  }
-  return new AriError(operation, 'network', undefined, err instanceof Error ? err.message : String(err));
 }

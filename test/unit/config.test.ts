@@ -29,6 +29,7 @@ describe('loadConfig', () => {
         subscribeAll: false,
         requestTimeoutMs: 5000,
         reconnectMaxDelayMs: 10000,
+        restTransport: 'websocket',
       },
       http: { host: '127.0.0.1', port: 8080, token: undefined },
       webhooks: { eventHook: undefined, actionHook: undefined, secret: undefined, timeoutMs: 5000, retries: 5 },
@@ -113,6 +114,7 @@ describe('loadConfig', () => {
       ARI_SUBSCRIBE_ALL: 'true',
       ARI_REQUEST_TIMEOUT_MS: '2500',
       ARI_RECONNECT_MAX_MS: '3000',
+      ARI_REST_TRANSPORT: 'http',
       LOG_LEVEL: 'debug',
     });
     expect(config.ari.url).toBe('https://pbx.example.com:8089');
@@ -120,6 +122,7 @@ describe('loadConfig', () => {
     expect(config.ari.subscribeAll).toBe(true);
     expect(config.ari.requestTimeoutMs).toBe(2500);
     expect(config.ari.reconnectMaxDelayMs).toBe(3000);
+    expect(config.ari.restTransport).toBe('http');
     expect(config.logLevel).toBe('debug');
   });
 
@@ -128,6 +131,7 @@ describe('loadConfig', () => {
     expect(problemsOf({ ARI_USERNAME: 'a' })[0]).toMatch(/^ARI_PASSWORD is required/);
     expect(problemsOf({ ...base, ARI_URL: 'not a url' })).toEqual(['ARI_URL must be a URL such as http://127.0.0.1:8088']);
     expect(problemsOf({ ...base, ARI_URL: 'ws://h:8088' })).toEqual(['ARI_URL must use http:// or https://']);
+    expect(problemsOf({ ...base, ARI_REST_TRANSPORT: 'grpc' })).toEqual(['ARI_REST_TRANSPORT must be websocket or http']);
     expect(problemsOf({ ...base, ARI_APP: 'bad app!' })[0]).toMatch(/^ARI_APP must be a Stasis application name/);
     expect(problemsOf({ ...base, ARI_SUBSCRIBE_ALL: 'maybe' })).toEqual(['ARI_SUBSCRIBE_ALL must be true or false']);
     expect(problemsOf({ ...base, ARI_REQUEST_TIMEOUT_MS: '5s' })).toEqual([
