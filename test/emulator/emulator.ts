@@ -95,6 +95,7 @@ export class AriEmulator {
       password: options.password ?? 'secret',
       pipeline: this.pipeline,
       hub: this.hub,
+      asteriskId,
     });
   }
 

@@ -23,6 +23,8 @@ export interface IncomingRequest {
   path: string;
   query: Record<string, string>;
   body: Record<string, unknown> | undefined;
+  /** Set for requests that came on the events WebSocket. */
+  via?: 'websocket';
 }
 
 /**
@@ -171,6 +173,7 @@ export class RequestPipeline {
       status,
       ...(injected ? { injected } : {}),
       ...(order ? { order } : {}),
+      ...(req.via ? { via: req.via } : {}),
     });
   }
 

@@ -1,5 +1,6 @@
 // HTTP and WebSocket front of the emulator: authentication as res_ari.c does it, the
-// /ari/events WebSocket, and REST requests handed to the shared pipeline (pipeline.ts).
+// /ari/events WebSocket, and REST requests, over HTTP or as frames on that socket
+// (ws-rest.ts), handed to the shared pipeline (pipeline.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -8,12 +9,15 @@ import type { EventHub, EventSocket } from './events.js';
 import { BAD_BODY, parseBody, type RequestPipeline } from './pipeline.js';
 import type { RestResponse } from './rest.js';
 import { reasonPhrase } from './util.js';
+import { WsRestSession } from './ws-rest.js';
 
 export interface ServerOptions {
   username: string;
   password: string;
   pipeline: RequestPipeline;
   hub: EventHub;
+  /** `asterisk_id` of RESTResponse frames. */
+  asteriskId: string;
 }
 
 const AUTH_REALM = 'Asterisk REST Interface';
@@ -158,9 +162,8 @@ export class AriHttpServer {
       this.opts.hub.addSocket(entry);
       ws.on('close', () => this.opts.hub.removeSocket(entry));
       ws.on('error', () => this.opts.hub.removeSocket(entry));
-      ws.on('message', () => {
-        /* Asterisk reads and ignores what clients send on the events socket. */
-      });
+      const rest = new WsRestSession(ws, this.opts.pipeline, apps.join(','), this.opts.asteriskId);
+      ws.on('message', (data, isBinary) => rest.receive(data, isBinary));
     });
   }
 }
