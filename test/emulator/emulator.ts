@@ -6,6 +6,7 @@ import type { Bridge, Channel } from '../../src/ari/models.js';
 import { Dialer, type InboundCallOptions, type OriginateParams } from './dialing.js';
 import { EventHub } from './events.js';
 import { RestRouter, type RestResponse } from './rest.js';
+import { RequestPipeline } from './pipeline.js';
 import { AriHttpServer } from './server.js';
 import { AriState } from './state.js';
 import { TransferManager } from './transfers.js';
@@ -46,6 +47,7 @@ export class AriEmulator {
   private readonly dialer: Dialer;
   private readonly transfers: TransferManager;
   private readonly router: RestRouter;
+  private readonly pipeline: RequestPipeline;
   private readonly server: AriHttpServer;
   private readonly pastDialogs = new Map<string, SipDialog>();
 
@@ -83,12 +85,17 @@ export class AriEmulator {
       startedAt: asteriskTimestamp(),
       asyncHangup: options.asyncHangup ?? false,
     });
-    this.server = new AriHttpServer({
-      username: options.username ?? 'asterisk',
-      password: options.password ?? 'secret',
+    this.pipeline = new RequestPipeline({
       router: this.router,
       hub: this.hub,
       ...(this.orderSeed !== undefined ? { orderSeed: this.orderSeed } : {}),
+    });
+    this.server = new AriHttpServer({
+      username: options.username ?? 'asterisk',
+      password: options.password ?? 'secret',
+      pipeline: this.pipeline,
+      hub: this.hub,
+      asteriskId,
     });
   }
 
@@ -105,6 +112,7 @@ export class AriEmulator {
 
   async close(): Promise<void> {
     this.scheduler.clearAll();
+    this.pipeline.close();
     await this.server.close();
   }
 
@@ -255,7 +263,7 @@ export class AriEmulator {
 
   /** Every REST request received (path without /ari). */
   get requests(): RequestRecord[] {
-    return [...this.server.requests];
+    return [...this.pipeline.requests];
   }
 
   /** Every event emitted, whether or not a socket received it. */
@@ -303,27 +311,27 @@ export class AriEmulator {
 
   /** The next matching REST request(s) fail with `status` and no state change (after `delayMs`, if given). */
   failNext(f: FailureInjection): void {
-    this.server.failNext(f);
+    this.pipeline.failNext(f);
   }
 
   /** The next matching REST request(s) are answered `delayMs` late; see DelayInjection for when they take effect. */
   delayNext(d: DelayInjection): void {
-    this.server.delayNext(d);
+    this.pipeline.delayNext(d);
   }
 
   /** Runs `run` (a scenario step) just before the next matching REST request is carried out. */
   beforeNext(h: RequestHook): void {
-    this.server.beforeNext(h);
+    this.pipeline.beforeNext(h);
   }
 
   /** The next matching REST request is answered first, its events follow `eventsAfterMs` later. */
   respondFirst(r: ResponseFirst): void {
-    this.server.respondFirst(r);
+    this.pipeline.respondFirst(r);
   }
 
   /** From now on each matching REST request fails with probability `rate` (seeded); `undefined` stops it. */
   failRandomly(f: RandomFailure | undefined): void {
-    this.server.failRandomly(f);
+    this.pipeline.failRandomly(f);
   }
 
   /**
@@ -341,7 +349,7 @@ export class AriEmulator {
    */
   forgetHistory(): void {
     this.hub.log.length = 0;
-    this.server.requests.length = 0;
+    this.pipeline.requests.length = 0;
     this.state.hangups.length = 0;
     const active = this.transfers.refers.filter((r) => !r.terminated);
     this.transfers.refers.splice(0, this.transfers.refers.length, ...active);

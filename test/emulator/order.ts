@@ -3,7 +3,6 @@
 // delivery is held from just before the request is carried out until 2-5 ms after the
 // response has been written (EventHub.holdDelivery keeps each socket in order).
 
-import type { ServerResponse } from 'node:http';
 import { seededRandom } from '../helpers/seeded-random.js';
 import type { EventHub } from './events.js';
 
@@ -25,29 +24,22 @@ export class ResponseOrder {
 
   /**
    * Lets the held events go 2-5 ms (seeded) after the response has been handed to the
-   * socket: a real Asterisk's gap is smaller, but a client on a busy machine needs a few ms
-   * to read the response before the events really come second.
+   * socket (`written`: an HTTP response finished, a WebSocket frame sent): a real
+   * Asterisk's gap is smaller, but a client on a busy machine needs a few ms to read the
+   * response before the events really come second.
    */
-  releaseAfter(res: ServerResponse, release: () => void): void {
+  releaseAfter(written: Promise<void>, release: () => void): void {
     const ms = 2 + Math.floor(this.next() * 4);
-    let started = false;
-    const go = (): void => {
-      if (started) return;
-      started = true;
+    void written.then(() => {
       const t = setTimeout(() => {
         this.timers.delete(t);
         release();
       }, ms);
       this.timers.add(t);
-    };
-    if (res.writableFinished) go();
-    else {
-      res.once('finish', go);
-      res.once('close', go);
-    }
+    });
   }
 
-  /** The server closes: held events are dropped with the sockets. */
+  /** The emulator closes: held events are dropped with the sockets. */
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();

@@ -1,47 +1,34 @@
-// HTTP and WebSocket front of the emulator: authentication as res_ari.c does it,
-// request logging, injected failures, and the /ari/events WebSocket.
+// HTTP and WebSocket front of the emulator: authentication as res_ari.c does it, the
+// /ari/events WebSocket, and REST requests, over HTTP or as frames on that socket
+// (ws-rest.ts), handed to the shared pipeline (pipeline.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { EventHub, EventSocket } from './events.js';
-import type { RestRequest, RestResponse, RestRouter } from './rest.js';
-import type { DelayInjection, FailureInjection, RandomFailure, RequestHook, RequestMatch, RequestRecord, ResponseFirst } from './types.js';
+import { BAD_BODY, parseBody, type RequestPipeline } from './pipeline.js';
+import type { RestResponse } from './rest.js';
 import { reasonPhrase } from './util.js';
-import { seededRandom } from '../helpers/seeded-random.js';
-import { ResponseOrder } from './order.js';
+import { WsRestSession } from './ws-rest.js';
 
 export interface ServerOptions {
   username: string;
   password: string;
-  router: RestRouter;
+  pipeline: RequestPipeline;
   hub: EventHub;
-  /** Seeds the per-request choice of events first or response first (AriEmulatorOptions.orderSeed). */
-  orderSeed?: number;
+  /** `asterisk_id` of RESTResponse frames. */
+  asteriskId: string;
 }
 
 const AUTH_REALM = 'Asterisk REST Interface';
 
 export class AriHttpServer {
-  readonly requests: RequestRecord[] = [];
   private readonly http: Server;
   private readonly wss = new WebSocketServer({ noServer: true });
-  private readonly failures: (FailureInjection & { remaining: number })[] = [];
-  private readonly delays: (DelayInjection & { remaining: number })[] = [];
-  private readonly hooks: (RequestHook & { remaining: number })[] = [];
-  private readonly responseFirsts: (ResponseFirst & { remaining: number })[] = [];
-  private random: (RandomFailure & { next: () => number }) | undefined;
-  /** Per-request order of response and events; undefined: events first, always. */
-  private readonly order: ResponseOrder | undefined;
-  /** Timers of late answers, cancelled when the server closes. */
-  private readonly lateTimers = new Set<NodeJS.Timeout>();
-  /** Per channel id: the last command queued behind a late one (see delayNext). */
-  private readonly channelQueues = new Map<string, Promise<void>>();
   private refusing = false;
   private port = 0;
 
   constructor(private readonly opts: ServerOptions) {
-    this.order = opts.orderSeed === undefined ? undefined : new ResponseOrder(opts.orderSeed, opts.hub);
     this.http = createServer((req, res) => {
       void this.onRequest(req, res);
     });
@@ -62,31 +49,6 @@ export class AriHttpServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
-  }
-
-  failNext(f: FailureInjection): void {
-    this.failures.push({ ...f, method: f.method.toUpperCase(), remaining: f.times ?? 1 });
-  }
-
-  delayNext(d: DelayInjection): void {
-    this.delays.push({ ...d, method: d.method.toUpperCase(), remaining: d.times ?? 1 });
-  }
-
-  beforeNext(h: RequestHook): void {
-    this.hooks.push({ ...h, method: h.method.toUpperCase(), remaining: h.times ?? 1 });
-  }
-
-  respondFirst(r: ResponseFirst): void {
-    this.responseFirsts.push({ ...r, method: r.method.toUpperCase(), remaining: r.times ?? 1 });
-  }
-
-  failRandomly(f: RandomFailure | undefined): void {
-    if (!f) {
-      this.random = undefined;
-      return;
-    }
-    if (!(f.rate >= 0 && f.rate <= 1)) throw new Error(`ARI emulator: failRandomly rate must be in [0, 1], got ${f.rate}`);
-    this.random = { ...f, methods: f.methods?.map((m) => m.toUpperCase()), next: seededRandom(f.seed ?? 1) };
   }
 
   /** Sends `text` as it is, as one text frame, to every open events socket (a peer sending garbage). */
@@ -113,9 +75,6 @@ export class AriHttpServer {
   }
 
   async close(): Promise<void> {
-    this.order?.close();
-    for (const t of this.lateTimers) clearTimeout(t);
-    this.lateTimers.clear();
     this.dropWebSockets();
     this.wss.close();
     this.http.closeAllConnections();
@@ -138,134 +97,30 @@ export class AriHttpServer {
     const query: Record<string, string> = {};
     for (const [k, v] of url.searchParams) query[k] = v;
     const { api_key: _apiKey, ...loggedQuery } = query;
-    const record = (status: number, injected?: RequestRecord['injected'], order?: RequestRecord['order']): void => {
-      this.requests.push({
-        method,
-        path: safeDecodePath(path),
-        query: loggedQuery,
-        status,
-        ...(injected ? { injected } : {}),
-        ...(order ? { order } : {}),
-      });
-    };
+    const answer = (out: RestResponse): Promise<void> => send(res, out);
+    const pipeline = this.opts.pipeline;
 
     let body: Record<string, unknown> | undefined;
     try {
       body = parseBody(rawBody, req.headers['content-type']);
     } catch {
-      record(400);
-      return send(res, { status: 400, body: { message: 'Error parsing request body' } });
+      return pipeline.refuse({ method, path, query: loggedQuery, body: undefined }, BAD_BODY, answer);
     }
-
+    const incoming = { method, path, query: loggedQuery, body };
     if (!this.authenticated(req, query)) {
-      record(401);
-      return send(res, {
+      return pipeline.refuse(incoming, {
         status: 401,
         body: { message: 'Authentication required' },
         headers: { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}"` },
-      });
+      }, answer);
     }
     if (path.length > 1 && path.endsWith('/')) {
-      record(404);
-      return send(res, {
+      return pipeline.refuse(incoming, {
         status: 404,
         body: { message: `ARI URLs do not end with a slash. Try /ari${path.slice(0, -1)}` },
-      });
+      }, answer);
     }
-
-    const hook = this.take(this.hooks, method, path, loggedQuery);
-    const runHook = (): void => {
-      if (!hook) return;
-      try {
-        hook.run();
-      } catch (err) {
-        console.error('[ari-emulator] beforeNext step failed:', err);
-      }
-    };
-
-    const injected = this.take(this.failures, method, path, loggedQuery) ?? this.randomFailure(method, path);
-    if (injected) {
-      runHook();
-      if (injected.delayMs && !(await this.late(injected.delayMs))) return;
-      record(injected.status, 'failure');
-      return send(res, { status: injected.status, body: { message: injected.message ?? reasonPhrase(injected.status) } });
-    }
-
-    const restReq: RestRequest = { method, path, query: loggedQuery, body };
-    const delay = this.take(this.delays, method, path, loggedQuery);
-    const effectLate = delay !== undefined && (delay.effect ?? 'on-response') === 'on-response';
-    // The events of an 'on-arrival' delay go out at once, only the answer is late.
-    const orderFree = delay?.effect !== 'on-arrival';
-    const forced = this.take(this.responseFirsts, method, path, loggedQuery);
-    let release: (() => void) | undefined;
-    const carryOut = (): RestResponse => {
-      runHook();
-      if (forced) release = this.opts.hub.holdDelivery();
-      else release = orderFree ? this.order?.draw() : undefined;
-      return this.handle(release ? { ...restReq, responseFirst: true } : restReq);
-    };
-    // A channel's commands run one at a time, in order (res_stasis control queue): while a
-    // late request on a channel is not carried out yet, later commands on it wait behind it.
-    const channels = commandChannels(method, path, loggedQuery);
-    const ahead = channels.flatMap((id) => this.channelQueues.get(id) ?? []);
-    let out: RestResponse;
-    if (!effectLate && ahead.length === 0) {
-      out = carryOut();
-    } else {
-      let done!: () => void;
-      const mine = new Promise<void>((r) => (done = r));
-      for (const id of channels) this.channelQueues.set(id, mine);
-      await Promise.all(ahead);
-      if (effectLate && !(await this.late(delay.delayMs))) return;
-      out = carryOut();
-      done();
-      for (const id of channels) if (this.channelQueues.get(id) === mine) this.channelQueues.delete(id);
-    }
-    if (delay?.effect === 'on-arrival' && !(await this.late(delay.delayMs))) return;
-    record(out.status, delay ? 'delay' : undefined, release ? 'response-first' : undefined);
-    send(res, out);
-    if (release && forced) this.releaseLater(res, release, forced.eventsAfterMs);
-    else if (release) this.order?.releaseAfter(res, release);
-  }
-
-  private handle(req: RestRequest): RestResponse {
-    try {
-      return this.opts.router.handle(req);
-    } catch (err) {
-      console.error('[ari-emulator] handler crashed:', err);
-      return { status: 500, body: { message: 'Internal Server Error' } };
-    }
-  }
-
-  /** Waits `ms`; false when the server closed meanwhile (the request is then dropped). */
-  /** respondFirst: the held events go `ms` after the response has been handed to the socket. */
-  private releaseLater(res: ServerResponse, release: () => void, ms: number): void {
-    const go = (): void => void this.late(ms).then(release);
-    if (res.writableFinished) go();
-    else res.once('finish', go);
-  }
-
-  private late(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.lateTimers.delete(t);
-        resolve(true);
-      }, ms);
-      this.lateTimers.add(t);
-    });
-  }
-
-  private randomFailure(method: string, path: string): FailureInjection | undefined {
-    const r = this.random;
-    if (!r) return undefined;
-    const decoded = safeDecodePath(path);
-    const matches = (re: RegExp) => re.test(path) || re.test(decoded);
-    if (r.methods && !r.methods.includes(method)) return undefined;
-    if (r.path && !matches(r.path)) return undefined;
-    if (r.exclude?.some(matches)) return undefined;
-    if (r.next() >= r.rate) return undefined;
-    const status = r.status ?? 500;
-    return { method, path: /.*/, status, ...(r.message ? { message: r.message } : {}) };
+    return pipeline.run(incoming, answer);
   }
 
   /** HTTP Basic first, else `?api_key=user:pass` (res_ari.c authenticate_user). */
@@ -282,27 +137,6 @@ export class AriHttpServer {
     if (key === undefined) return false;
     const i = key.indexOf(':');
     return i >= 0 && key.slice(0, i) === this.opts.username && key.slice(i + 1) === this.opts.password;
-  }
-
-  /** The first injection of `list` matching the request, counted down (and removed when used up). */
-  private take<T extends RequestMatch & { remaining: number }>(
-    list: T[],
-    method: string,
-    path: string,
-    query: Record<string, string>,
-  ): T | undefined {
-    const decoded = safeDecodePath(path);
-    const i = list.findIndex(
-      (f) =>
-        f.method === method &&
-        (f.path.test(path) || f.path.test(decoded)) &&
-        Object.entries(f.query ?? {}).every(([k, v]) => query[k] === v),
-    );
-    if (i < 0) return undefined;
-    const f = list[i]!;
-    f.remaining--;
-    if (f.remaining <= 0) list.splice(i, 1);
-    return f;
   }
 
   // ---- WebSocket ---------------------------------------------------------------
@@ -328,25 +162,31 @@ export class AriHttpServer {
       this.opts.hub.addSocket(entry);
       ws.on('close', () => this.opts.hub.removeSocket(entry));
       ws.on('error', () => this.opts.hub.removeSocket(entry));
-      ws.on('message', () => {
-        /* Asterisk reads and ignores what clients send on the events socket. */
-      });
+      const rest = new WsRestSession(ws, this.opts.pipeline, apps.join(','), this.opts.asteriskId);
+      ws.on('message', (data, isBinary) => rest.receive(data, isBinary));
     });
   }
 }
 
-function send(res: ServerResponse, out: RestResponse): void {
+/** Writes the response; resolves once it is handed to the socket, or the client is gone. */
+function send(res: ServerResponse, out: RestResponse): Promise<void> {
   const headers: Record<string, string> = { ...(out.headers ?? {}) };
   if (out.status === 204 || out.body === undefined) {
     res.writeHead(out.status, headers);
     res.end();
-    return;
+  } else {
+    const text = JSON.stringify(out.body);
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(Buffer.byteLength(text));
+    res.writeHead(out.status, headers);
+    res.end(text);
   }
-  const text = JSON.stringify(out.body);
-  headers['Content-Type'] = 'application/json';
-  headers['Content-Length'] = String(Buffer.byteLength(text));
-  res.writeHead(out.status, headers);
-  res.end(text);
+  return new Promise((resolve) => {
+    // A client that gave up has closed the response already: no event will come.
+    if (res.writableFinished || res.closed) return resolve();
+    res.once('finish', resolve);
+    res.once('close', resolve);
+  });
 }
 
 function rejectUpgrade(socket: Duplex, status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -371,38 +211,4 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
-}
-
-/** JSON object bodies and form bodies both carry parameters in ARI. */
-function parseBody(raw: string, contentType: string | undefined): Record<string, unknown> | undefined {
-  if (!raw.trim()) return undefined;
-  const type = (contentType ?? '').toLowerCase();
-  if (type.includes('application/x-www-form-urlencoded')) {
-    return Object.fromEntries(new URLSearchParams(raw));
-  }
-  const parsed: unknown = JSON.parse(raw);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-  return parsed as Record<string, unknown>;
-}
-
-/**
- * The channels whose control queue a request goes through: `/channels/{id}/...` commands
- * and the `channel` list of bridge commands. Reads (GET) and the hangup itself
- * (`DELETE /channels/{id}`, a soft hangup, not a queued command) do not wait.
- */
-function commandChannels(method: string, path: string, query: Record<string, string>): string[] {
-  if (method === 'GET') return [];
-  const seg = safeDecodePath(path).split('/').filter(Boolean);
-  if (seg[0] === 'channels' && seg[1] !== undefined) return method === 'DELETE' && seg.length === 2 ? [] : [seg[1]];
-  if (seg[0] === 'bridges' && query.channel) return query.channel.split(',').map((c) => c.trim()).filter(Boolean);
-  return [];
-}
-
-
-function safeDecodePath(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
-  }
 }

@@ -43,10 +43,12 @@ export interface EventClient {
   waitFor(type: string, match?: (e: WireEvent) => boolean, since?: number, timeoutMs?: number): Promise<WireEvent>;
   /** Waits until no event arrived for `quietMs`. */
   settle(quietMs?: number): Promise<void>;
+  /** Sends a text frame: a string as it is, anything else as JSON (a RESTRequest). */
+  send(frame: unknown): void;
   close(): Promise<void>;
 }
 
-/** Opens `/ari/events` and collects every frame. */
+/** Opens `/ari/events` and collects every frame (events, and RESTResponses to what it sends). */
 export async function connectEvents(
   emu: AriEmulator,
   opts: { app?: string; subscribeAll?: boolean; user?: string; pass?: string } = {},
@@ -82,6 +84,9 @@ export async function connectEvents(
     },
     async settle(quietMs = 40) {
       while (Date.now() - lastAt < quietMs) await new Promise((r) => setTimeout(r, 5));
+    },
+    send(frame) {
+      ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
     },
     async close() {
       if (ws.readyState === WebSocket.CLOSED) return;

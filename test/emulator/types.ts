@@ -199,6 +199,8 @@ export interface RequestRecord {
   injected?: 'failure' | 'delay';
   /** Only with `orderSeed`: the response went out before the events the request caused. */
   order?: 'response-first';
+  /** Only on requests sent as RESTRequest frames on the events WebSocket. */
+  via?: 'websocket';
 }
 
 /** An event as sent on the WebSocket (the fields the emulator's events can carry, plus any other). */
