@@ -71,6 +71,8 @@ export class AriEventStream {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
+    // REST requests sent on the socket get their answers before it closes.
+    await this.options.rest?.drain();
     const socket = this.socket;
     this.socket = undefined;
     this.options.rest?.detach();

@@ -57,11 +57,24 @@ export class AriRestClient {
   private readonly http: HttpTransport;
   private readonly webSocket: WebSocketRest | undefined;
   private readonly observer: AriRequestObserver | undefined;
+  private viaHttp: AriRestClient | undefined;
 
-  constructor(options: AriRestOptions) {
+  constructor(private readonly options: AriRestOptions) {
     this.observer = options.observer;
     this.webSocket = options.webSocket;
     this.http = new HttpTransport(options);
+  }
+
+  /**
+   * The same client, always over HTTP: for requests nobody waits on (music,
+   * ringback, recovery marks), which must not queue on the events socket
+   * ahead of a transfer's next step (Asterisk takes that socket's requests
+   * one at a time), nor behind a slow one.
+   */
+  overHttp(): AriRestClient {
+    if (!this.webSocket) return this;
+    this.viaHttp ??= new AriRestClient({ ...this.options, webSocket: undefined });
+    return this.viaHttp;
   }
 
   // ---- channels ----

@@ -5,6 +5,10 @@
 // requests one after the other, in order. An older Asterisk ignores the
 // frames; a probe on every new connection tells the two apart, and until it
 // has answered (or when it never does) requests go over HTTP.
+//
+// In order also means one slow request holds up every later one on the
+// socket: while a request has waited longer than `stallMs` (timed out or
+// not), new requests go over HTTP, whose connections do not wait on each other.
 import WebSocket from 'ws';
 import type { Logger } from '../logger.js';
 import { TransportFailure, type AriTransport, type RawRequest, type RawResponse } from './transport.js';
@@ -13,6 +17,8 @@ export interface WebSocketRestOptions {
   timeoutMs: number;
   /** How long a new connection's probe may take before REST stays on HTTP for that connection. */
   probeTimeoutMs?: number;
+  /** A request unanswered for this long stalls the socket: new requests take HTTP meanwhile. Default: half the timeout, at most 500 ms. */
+  stallMs?: number;
   logger: Logger;
 }
 
@@ -30,15 +36,22 @@ export class WebSocketRest implements AriTransport {
   private confirmed: WebSocket | undefined;
   private sequence = 0;
   private readonly pending = new Map<string, Pending>();
+  private readonly inFlight = new Set<Promise<RawResponse>>();
+  /** When each request still unanswered on the socket was sent, timed out ones included; oldest first (Asterisk answers in order). */
+  private readonly unanswered = new Map<string, number>();
+  private readonly stallMs: number;
   private readonly log: Logger;
 
   constructor(private readonly options: WebSocketRestOptions) {
     this.log = options.logger.child({ component: 'ari-ws-rest' });
+    this.stallMs = options.stallMs ?? Math.min(500, options.timeoutMs / 2);
   }
 
-  /** Requests can go over the events socket now. */
+  /** Requests can go over the events socket now: it is confirmed, open, and not held up by a slow request. */
   get available(): boolean {
-    return this.confirmed !== undefined && this.confirmed === this.socket && this.socket.readyState === WebSocket.OPEN;
+    if (this.confirmed === undefined || this.confirmed !== this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    const oldest = this.unanswered.values().next();
+    return oldest.done === true || performance.now() - oldest.value < this.stallMs;
   }
 
   /** A new events connection: probed, then used once Asterisk answers on it. */
@@ -48,10 +61,21 @@ export class WebSocketRest implements AriTransport {
     void this.probe(socket);
   }
 
+  /**
+   * The events connection is about to close (a graceful stop): new requests
+   * take HTTP from now on; resolves once those sent on the socket have their
+   * answers (or have timed out).
+   */
+  async drain(): Promise<void> {
+    this.confirmed = undefined;
+    await Promise.allSettled(this.inFlight);
+  }
+
   /** The events connection is gone: what was sent on it will never be answered. */
   detach(): void {
     this.socket = undefined;
     this.confirmed = undefined;
+    this.unanswered.clear();
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       this.pending.delete(id);
@@ -62,7 +86,9 @@ export class WebSocketRest implements AriTransport {
   /** A RESTResponse frame from the events socket. */
   receive(frame: Record<string, unknown>): void {
     const id = frame.request_id;
-    const p = typeof id === 'string' ? this.pending.get(id) : undefined;
+    if (typeof id !== 'string') return;
+    this.unanswered.delete(id);
+    const p = this.pending.get(id);
     if (!p) return; // timed out already, or not ours
     this.pending.delete(id as string);
     clearTimeout(p.timer);
@@ -79,18 +105,25 @@ export class WebSocketRest implements AriTransport {
 
   private sendOn(socket: WebSocket, request: RawRequest, timeoutMs: number): Promise<RawResponse> {
     const id = String(++this.sequence);
-    return new Promise<RawResponse>((resolve, reject) => {
+    const answered = new Promise<RawResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new TransportFailure('timeout', `no RESTResponse within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
+      this.unanswered.set(id, performance.now());
       socket.send(encodeRequest(id, request), (err) => {
-        if (!err || !this.pending.delete(id)) return;
+        if (!err) return;
+        this.unanswered.delete(id);
+        if (!this.pending.delete(id)) return;
         clearTimeout(timer);
         reject(new TransportFailure('network', err.message));
       });
     });
+    this.inFlight.add(answered);
+    const forget = () => this.inFlight.delete(answered);
+    answered.then(forget, forget);
+    return answered;
   }
 
   private async probe(socket: WebSocket): Promise<void> {

@@ -62,7 +62,7 @@ afterEach(async () => {
 
 async function connect(timeoutMs = 300) {
   const logger = createLogger('silent');
-  const webSocket = new WebSocketRest({ timeoutMs, probeTimeoutMs: 200, logger });
+  const webSocket = new WebSocketRest({ timeoutMs, probeTimeoutMs: 200, stallMs: 100, logger });
   const rest = new AriRestClient({ url, username: 'u', password: 'p', timeoutMs, webSocket });
   let opened!: () => void;
   const open = new Promise<void>((r) => (opened = r));
@@ -135,13 +135,23 @@ describe('REST over the events WebSocket', () => {
     await stream.stop();
   });
 
-  it('a request without an answer times out; one in flight when the socket drops fails as a network error, and HTTP takes over', async () => {
+  it('a request left unanswered times out, and while it stays unanswered (Asterisk is stuck on it) new requests take HTTP', async () => {
     const { webSocket, rest, stream } = await connect();
     await until(() => webSocket.available);
     answer = () => 'silence';
     const timedOut = await failure(rest.getChannel('slow'));
     expect([timedOut.kind, timedOut.operation]).toEqual(['timeout', 'channels.get']);
+    expect(webSocket.available).toBe(false);
+    await expect(rest.listChannels()).resolves.toEqual([]);
+    expect(httpPaths).toEqual(['GET /ari/channels']);
+    expect(frames.map((f) => f.uri)).toEqual(['asterisk/ping', 'channels/slow']);
+    await stream.stop();
+  });
 
+  it('a request in flight when the socket drops fails as a network error, and HTTP takes over', async () => {
+    const { webSocket, rest, stream } = await connect();
+    await until(() => webSocket.available);
+    answer = () => 'silence';
     const inFlight = failure(rest.getChannel('lost'));
     await until(() => frames.some((f) => f.uri === 'channels/lost'));
     for (const s of serverSockets) s.terminate();
@@ -151,5 +161,26 @@ describe('REST over the events WebSocket', () => {
     await expect(rest.listChannels()).resolves.toEqual([]);
     expect(httpPaths).toEqual(['GET /ari/channels']);
     await stream.stop();
+  });
+
+  it('a graceful stop waits for the answers to requests sent on the socket before closing it', async () => {
+    const { webSocket, rest, stream } = await connect();
+    await until(() => webSocket.available);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    answer = (f) => {
+      // Answered only once the stop has begun.
+      void held.then(() => {
+        for (const s of serverSockets) s.send(JSON.stringify({ type: 'RESTResponse', transaction_id: f.transaction_id, request_id: f.request_id, status_code: 204, reason_phrase: 'No Content', uri: f.uri }));
+      });
+      return 'silence';
+    };
+    const answering = rest.answer('caller');
+    await until(() => frames.some((f) => f.uri === 'channels/caller/answer'));
+    const stopping = stream.stop();
+    release();
+    await expect(answering).resolves.toBeUndefined();
+    await stopping;
+    expect(webSocket.available).toBe(false);
   });
 });
