@@ -15,7 +15,7 @@ export interface MetricSources {
 }
 
 const KINDS: readonly TransferKind[] = ['attended', 'blind'];
-const RESULTS: readonly TransferResult[] = ['completed', 'rejected', 'failed', 'abandoned'];
+const RESULTS: readonly TransferResult[] = ['completed', 'rejected', 'failed'];
 
 // A transfer takes from a few ms (rejected) to TRANSFER_TIMEOUT (30 s by default).
 const TRANSFER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
@@ -29,7 +29,7 @@ export class Metrics implements TransferObserver {
 
   private readonly transfers = new Counter({
     name: 'ari_transfer_transfers_total',
-    help: 'Transfers finished, by kind (attended, blind) and result (completed, rejected, failed, abandoned).',
+    help: 'Transfers finished, by kind (attended, blind) and result (completed, rejected, failed).',
     labelNames: ['kind', 'result'] as const,
     registers: [this.registry],
   });

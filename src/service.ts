@@ -78,7 +78,7 @@ export class TransferService {
     });
     this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
     this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
-    const sound = new ChannelSound(this.rest);
+    const sound = new ChannelSound(this.rest.overHttp());
     const policy = new DestinationPolicy(
       {
         allow: config.transfer.allow,
@@ -91,6 +91,7 @@ export class TransferService {
     this.webhooks = options.webhooks ?? new WebhookNotifier(config.webhooks, logger);
     this.transfers = new TransferHandler({
       rest: this.rest,
+      marksRest: this.rest.overHttp(),
       sound,
       registry: this.registry,
       dialer: this.dialer,

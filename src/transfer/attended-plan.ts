@@ -10,6 +10,9 @@
 //
 // One addChannel per peer suffices: Asterisk takes a channel out of its
 // current Stasis bridge by itself before adding it to the new one.
+//
+// S may already be gone: a phone may hang up right after the 202. Its
+// bridge is then the one the event saw it in, and the transfer goes on.
 import type { ChannelTransferEvent } from '../ari/models.js';
 import type { BridgeRecord, ChannelRecord } from '../registry/types.js';
 
@@ -23,7 +26,6 @@ export interface TopologySnapshot {
 }
 
 export type RejectionReason =
-  | 'source-gone'
   | 'source-not-bridged'
   | 'unknown-dialog'
   | 'ambiguous-dialog'
@@ -64,6 +66,8 @@ export interface AttendedPlan {
   hangups: string[];
   /** The bridge left empty by the moves. */
   destroyBridges: string[];
+  /** S hung up after sending the REFER. */
+  transfererGone: boolean;
 }
 
 /**
@@ -79,6 +83,7 @@ export interface SemiAttendedPlan {
   sourceBridgeId: string;
   transfereeIds: string[];
   ringingLegId: string;
+  transfererGone: boolean;
 }
 
 export type AttendedPlanResult = AttendedPlan | SemiAttendedPlan | Rejection;
@@ -103,7 +108,7 @@ function reject(reason: RejectionReason, detail: string): Rejection {
 export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot): AttendedPlanResult {
   const sourceId = event.referred_by.source_channel.id;
   const source = topo.channels.get(sourceId);
-  if (!source || source.hangingUp) return reject('source-gone', `transferer channel ${sourceId} is gone`);
+  const transfererGone = !source || source.hangingUp;
 
   const replaced = resolveReplaced(event, topo);
   if (!replaced.ok) return replaced;
@@ -111,7 +116,8 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
   if (replacedId === sourceId) return reject('replaces-itself', `Replaces names the REFER's own dialog (${sourceId})`);
   if (replaced.channel.hangingUp) return reject('replaced-gone', `replaced channel ${replacedId} is hanging up`);
 
-  const sourceBridge = source.bridgeId ? topo.bridges.get(source.bridgeId) : undefined;
+  const sourceBridgeId = source?.bridgeId ?? (transfererGone ? event.referred_by.bridge?.id : undefined);
+  const sourceBridge = sourceBridgeId ? topo.bridges.get(sourceBridgeId) : undefined;
   if (!sourceBridge) return reject('source-not-bridged', `transferer channel ${sourceId} is in no bridge`);
   const live = (id: string) => {
     const c = topo.channels.get(id);
@@ -133,6 +139,7 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
       sourceBridgeId: sourceBridge.id,
       transfereeIds,
       ringingLegId,
+      transfererGone,
     };
   }
   if (sourceBridge.id === targetBridge.id) {
@@ -156,6 +163,7 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
     stopMohOn: [...transfereeIds, ...targetIds].filter((id) => topo.channels.get(id)?.mohByService),
     hangups: [replacedId, sourceId],
     destroyBridges: [sourceBridge.id],
+    transfererGone,
   };
 }
 

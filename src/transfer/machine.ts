@@ -12,8 +12,10 @@
 //              ├─ attended, consultation call ringing ──────▶ dialing (its ringing leg, taken over)            │
 //              ├─ attended, both calls up ──▶ moving ──moved──▶ finishing ─────────────────────────────────────┘
 //              │                               └─ a move failed (undone) ──▶ finishing
-//              ├─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
-//              └─ attended, transferer gone before 100 Trying ──▶ abandoned (Asterisk told the phone itself)
+//              └─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
+//
+// A transferer that hangs up right after the 202 does not stop its transfer:
+// the REFER was accepted (Asterisk's own core mode goes on too).
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
 import type { DialFailure } from '../legs/dialer.js';
 import { planAttended, type AttendedPlan, type TopologySnapshot } from './attended-plan.js';
@@ -29,7 +31,7 @@ export function kindOf(event: ChannelTransferEvent): TransferKind {
 }
 
 export enum TransferState {
-  /** The REFER was accepted: 100 Trying goes out while the registry is read. */
+  /** The REFER was accepted: 100 Trying goes out, not waited for, while the registry is read. */
   Requested = 'requested',
   /** Blind: the policy decides whether the destination may be dialled. */
   Checking = 'checking',
@@ -46,7 +48,6 @@ export enum TransferState {
   Completed = 'completed',
   Failed = 'failed',
   Rejected = 'rejected',
-  Abandoned = 'abandoned',
 }
 
 /** A transfer to a leg that is still ringing: blind (a leg we place) or semi-attended (the consultation call's). */
@@ -64,7 +65,7 @@ export interface LegPlan {
 
 /** How a transfer ends: what the phone is told, then what goes. */
 export interface Ending {
-  result: Exclude<TransferResult, 'abandoned'>;
+  result: TransferResult;
   reason?: string;
   /** The final state sent to the phone. */
   sipfrag: TransferProgressState;
@@ -95,12 +96,12 @@ export type Transfer =
 
 /** Over: nothing more happens to it. */
 export interface TerminalTransfer {
-  state: TransferState.Completed | TransferState.Failed | TransferState.Rejected | TransferState.Abandoned;
+  state: TransferState.Completed | TransferState.Failed | TransferState.Rejected;
   reason?: string;
 }
 
 export type Stimulus =
-  | { type: 'opened'; topology: TopologySnapshot; transfererGone: boolean }
+  | { type: 'opened'; topology: TopologySnapshot }
   /** The plan's bridges are being rearranged by another transfer in flight. */
   | { type: 'contended'; bridgeId: string }
   | { type: 'policy'; allowed: true; transfereesGone: boolean }
@@ -134,7 +135,6 @@ export const TERMINAL: ReadonlySet<TransferState> = new Set([
   TransferState.Completed,
   TransferState.Failed,
   TransferState.Rejected,
-  TransferState.Abandoned,
 ]);
 
 export function isTerminal(t: Transfer): t is TerminalTransfer {
@@ -296,18 +296,16 @@ function openBlind(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 'op
     destination: plan.destination,
     busyIsDecline: true,
   };
-  // It goes on when the transferer hung up right after the 202 (many phones
-  // do): the REFER was accepted, as in Asterisk's own core mode.
-  const gone = s.transfererGone || plan.transfererGone;
-  return {
-    transfer: { state: TransferState.Checking, leg },
-    ...(gone ? { note: { level: 'info', step: 'transferer-gone', msg: 'the transferer hung up after its REFER was accepted: the transfer goes on' } } : {}),
-  };
+  return { transfer: { state: TransferState.Checking, leg }, ...transfererGoneNote(plan.transfererGone) };
+}
+
+// It goes on when the transferer hung up right after the 202 (many phones
+// do): the REFER was accepted, as in Asterisk's own core mode.
+function transfererGoneNote(gone: boolean): { note?: Note } {
+  return gone ? { note: { level: 'info', step: 'transferer-gone', msg: 'the transferer hung up after its REFER was accepted: the transfer goes on' } } : {};
 }
 
 function openAttended(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 'opened' }>): Transition {
-  // Asterisk has already told the phone 503 itself; nothing to undo.
-  if (s.transfererGone) return { transfer: { state: TransferState.Abandoned, reason: 'the transferer hung up before the transfer started' } };
   const plan = planAttended(event, s.topology);
   if (!plan.ok) return rejected('attended', plan);
   if (plan.mode === 'ringing') {
@@ -318,7 +316,7 @@ function openAttended(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 
       replacedId: plan.replacedId,
       busyIsDecline: false,
     };
-    return { transfer: { state: TransferState.Dialing, leg } };
+    return { transfer: { state: TransferState.Dialing, leg }, ...transfererGoneNote(plan.transfererGone) };
   }
   return {
     transfer: { state: TransferState.Moving, plan },
@@ -332,6 +330,7 @@ function openAttended(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 
         transferees: plan.transfereeIds,
         targets: plan.targetIds,
         targetBridgeId: plan.targetBridgeId,
+        ...(plan.transfererGone ? { transfererGone: true } : {}),
       },
     },
   };

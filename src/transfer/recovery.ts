@@ -136,7 +136,7 @@ export function planRecovery(channels: readonly Channel[], bridges: readonly Bri
     if (mark.plan) {
       // A move is done when Asterisk shows the channel in its target bridge.
       const moves = mark.plan.moves.filter((m) => bridgeOf.get(m.channelId) !== m.to);
-      out.push({ kind: 'moves-interrupted', transferId: mark.id, sourceId: source.id, plan: { ...mark.plan, moves } });
+      out.push({ kind: 'moves-interrupted', transferId: mark.id, sourceId: source.id, plan: { ...mark.plan, moves, transfererGone: false } });
       continue;
     }
     out.push({ kind: 'refer-pending', transferId: mark.id, sourceId: source.id, transferees: mark.transferees ?? [] });

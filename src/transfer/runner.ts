@@ -37,6 +37,8 @@ export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAt
 class TransferRun {
   private topology: TopologySnapshot | undefined;
   private transfereesGone: AllEnded | undefined;
+  /** After a join: the transferer leaving and the ringback stopping, not waited for by the 200. */
+  private tidying: Promise<void> | undefined;
   private readonly marks: ChannelMarks;
 
   constructor(
@@ -44,7 +46,7 @@ class TransferRun {
     /** The new leg: placed or taken over in dialing, or followed again after a restart. */
     private leg: DialAttempt | undefined,
   ) {
-    this.marks = new ChannelMarks(ctx.deps.rest, ctx.log);
+    this.marks = new ChannelMarks(ctx.deps.marksRest, ctx.log);
   }
 
   async toTheEnd(from: Transfer): Promise<FlowOutcome> {
@@ -59,6 +61,7 @@ class TransferRun {
       this.ctx.log.debug({ from: t.state, to: transfer.state, stimulus: stimulus.type }, 'transfer state changed');
       t = transfer;
     }
+    await this.tidying;
     this.clearMarks(t);
     return { result: t.state, ...(t.reason !== undefined ? { reason: t.reason } : {}) };
   }
@@ -66,7 +69,6 @@ class TransferRun {
   // The transfer is over: its marks must not make a later restart resume it.
   // Completed: the transferer is gone, the new leg stays. Otherwise the reverse.
   private clearMarks(t: TerminalTransfer): void {
-    if (t.state === TransferState.Abandoned) return;
     if (t.state === TransferState.Completed) {
       if (this.leg) this.marks.write(this.leg.channelId, LEG_MARK, '');
     } else {
@@ -101,17 +103,21 @@ class TransferRun {
     }
   }
 
-  /** 100 Trying at once (the phone hears nothing until we speak) while the registry is read. */
+  /**
+   * 100 Trying at once (the phone hears nothing until we speak), not waited
+   * for: nothing depends on its answer (a transferer already gone does not
+   * stop the transfer), and the final state is sent after it (ctx.progress
+   * keeps a transfer's states in order).
+   */
   private async open(event: ChannelTransferEvent): Promise<Stimulus> {
     const { ctx } = this;
-    const trying = ctx.progress('channel_progress');
+    void ctx.progress('channel_progress');
     // Marked at once (after the 100 is on its way: Asterisk runs a channel's
     // requests one at a time): if the service dies from here on, the phone
     // still gets its final NOTIFY after a restart.
     this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId }));
-    const [sent, topology] = await Promise.all([trying, gatherTopology(event, ctx.deps.registry, ctx.deps.pendingDials)]);
-    this.topology = topology;
-    return { type: 'opened', topology, transfererGone: sent === 'channel-gone' };
+    this.topology = await gatherTopology(event, ctx.deps.registry, ctx.deps.pendingDials);
+    return { type: 'opened', topology: this.topology };
   }
 
   // Watched from now on: the policy (a webhook) may take a while, and a
@@ -203,51 +209,39 @@ class TransferRun {
     return endpoint !== undefined && this.ctx.deps.transfer.immediate200Endpoints.some((re) => re.test(endpoint));
   }
 
-  // The three at once (each is a round trip to Asterisk, 2-5 ms): the new
-  // leg joins, the transferer leaves, the ringback stops. Only a failed join
-  // is undone: the transferer goes back to the transferees.
+  // The new leg joins first. Only once it is in do the transferer leave and
+  // the ringback stop: both sent at once and not waited for (the 200 follows
+  // them on the same socket, and Asterisk takes one socket's requests in
+  // order). A failed join then has nothing to put back.
   private async join(plan: LegPlan): Promise<Stimulus> {
     const { deps: { rest }, journal } = this.ctx;
     const legId = this.leg!.channelId;
-    const [joined, left] = await Promise.all([
-      rest.addChannel(plan.sourceBridgeId, legId).then(
-        () => undefined,
-        (err: unknown) => ({ err }),
-      ),
-      this.leaveBridge(plan.sourceId, plan.sourceBridgeId),
-      stopHold(plan.transfereeIds, this.holdContext()),
-    ]);
-    if (joined === undefined) {
-      journal.info('join', { channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
-      return { type: 'joined' };
+    try {
+      await rest.addChannel(plan.sourceBridgeId, legId);
+    } catch (err) {
+      journal.error('join', { err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
+      await Promise.all([this.hangUp(legId), stopHold(plan.transfereeIds, this.holdContext())]);
+      return { type: 'join-failed' };
     }
-    journal.error('join', { err: joined.err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
-    await Promise.all([this.hangUp(legId), left ? this.backToBridge(plan.sourceId, plan.sourceBridgeId) : undefined]);
-    return { type: 'join-failed' };
+    journal.info('join', { channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
+    this.tidying = Promise.all([this.leaveBridge(plan.sourceId, plan.sourceBridgeId), stopHold(plan.transfereeIds, this.holdContext())]).then(
+      () => undefined,
+      (err: unknown) => this.ctx.log.error({ err }, 'could not take the transferer out or stop the ringback'),
+    );
+    return { type: 'joined' };
   }
 
-  /** Takes the transferer out of the bridge; resolves true if it was in it and is out now. */
-  private async leaveBridge(channelId: string, bridgeId: string): Promise<boolean> {
+  /** Takes the transferer out of the bridge, if it is still in it. */
+  private async leaveBridge(channelId: string, bridgeId: string): Promise<void> {
     const { deps, log } = this.ctx;
     const record = await deps.registry.store.getChannel(channelId);
-    if (!record || record.hangingUp || record.bridgeId !== bridgeId) return false;
+    if (!record || record.hangingUp || record.bridgeId !== bridgeId) return;
     try {
       await deps.rest.removeChannel(bridgeId, channelId);
-      return true;
     } catch (err) {
       // Gone or already out (422): either way it no longer hears the call.
       if (!isAriError(err)) throw err;
       log.debug({ err, channelId }, 'transferer already out of the bridge');
-      return false;
-    }
-  }
-
-  private async backToBridge(channelId: string, bridgeId: string): Promise<void> {
-    try {
-      await this.ctx.deps.rest.addChannel(bridgeId, channelId);
-      this.ctx.journal.info('undo-leave', { channelId, bridgeId }, 'transferer back with the transferees');
-    } catch (err) {
-      this.ctx.journal.error('undo-leave', { err, channelId, bridgeId }, 'could not put the transferer back with the transferees');
     }
   }
 

@@ -59,7 +59,7 @@ export class TransferHandler {
 
   constructor(private readonly deps: TransferHandlerDeps) {
     this.log = deps.logger.child({ component: 'transfer' });
-    this.marks = new ChannelMarks(deps.rest, this.log);
+    this.marks = new ChannelMarks(deps.marksRest, this.log);
   }
 
   get activeCount(): number {
@@ -232,6 +232,8 @@ export class TransferHandler {
     });
     const sipfrags: number[] = [];
     const bridgeIds: string[] = [];
+    // Two states in flight over HTTP could overtake each other: each waits for the one before.
+    let lastProgress: Promise<unknown> = Promise.resolve();
     const ctx: FlowContext = {
       transferId,
       sourceId,
@@ -239,10 +241,14 @@ export class TransferHandler {
       log,
       journal,
       aborted,
-      progress: async (state: TransferProgressState): Promise<ProgressResult> => {
-        const result = await sendProgress(this.deps.rest, journal, sourceId, state);
-        if (result === 'sent') recordSipfrag(sipfrags, state);
-        return result;
+      progress: (state: TransferProgressState): Promise<ProgressResult> => {
+        const sending = lastProgress.then(async () => {
+          const result = await sendProgress(this.deps.rest, journal, sourceId, state);
+          if (result === 'sent') recordSipfrag(sipfrags, state);
+          return result;
+        });
+        lastProgress = sending;
+        return sending;
       },
       echoOf: (state, ms) => this.echoOf(sourceId, state, ms),
       ownBridges: (ids) => {

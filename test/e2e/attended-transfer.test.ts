@@ -36,11 +36,21 @@ describe('attended transfer', () => {
     // Observers (history, metrics, webhooks) see the same steps, in order.
     const seen = h.steps.filter((s) => s.transferId === transferId);
     const names = seen.map((s) => s.step);
-    expect(names.slice(0, 5)).toEqual(['requested', 'progress', 'plan', 'move', 'progress']);
+    // Planned while the 100 is on its way (not waited for): the 100 and the move are in flight
+    // together, the 200 only once the move is done.
+    expect(names.slice(0, 2)).toEqual(['requested', 'plan']);
+    expect(names.slice(2, 4).sort()).toEqual(['move', 'progress']);
+    expect(seen.slice(2, 5).map((s) => s.fields.sipfrag ?? s.fields.to)).toEqual(expect.arrayContaining([100, calls.consultBridge]));
+    expect(seen[4]).toMatchObject({ step: 'progress', fields: { sipfrag: 200 } });
+    // Asterisk took them in that order: they share the events WebSocket, which it reads in order.
+    const taken = h.emu.requests.filter((r) => r.method === 'POST' && /\/(transfer_progress|addChannel)$/.test(r.path));
+    expect(taken.map((r) => [r.query.states ?? r.query.channel, r.via])).toEqual([
+      ['channel_progress', 'websocket'],
+      [calls.alice.id, 'websocket'],
+      ['channel_answered', 'websocket'],
+    ]);
     // Once Asterisk has echoed the 200: both of bob's legs and the emptied bridge go, in parallel.
     expect(names.slice(5).sort()).toEqual(['destroy-bridge', 'hangup', 'hangup']);
-    expect(seen[1]!.fields).toMatchObject({ state: 'channel_progress', sipfrag: 100 });
-    expect(seen[3]!.fields).toMatchObject({ channelId: calls.alice.id, to: calls.consultBridge });
   });
 
   // Was a bug (src/transfer/attended-executor.ts executeAttended): the replaced
@@ -145,7 +155,7 @@ describe('attended transfer', () => {
     expect(h.emu.requests.filter((r) => r.path.endsWith('/transfer_progress'))).toHaveLength(2);
   });
 
-  it('(d) the second state-less event after the transferer hangs up early never starts a transfer', async () => {
+  it('(d) the transferer hangs up right after the 202: the transfer goes on, and the second state-less event starts none', async () => {
     const calls = await setUpAttendedCalls(h);
     // The phone hangs up in the same instant it REFERs, before any progress:
     // Asterisk itself sends 100 + 503 and a second ChannelTransfer without state.
@@ -157,13 +167,14 @@ describe('attended transfer', () => {
     await transferFinished(h);
     await h.service.transfers.idle();
     expect(h.logs.lines.filter((l) => l.msg === 'transfer requested')).toHaveLength(1);
-    expect(h.finished[0]).toMatchObject({ result: 'abandoned' });
+    // What the phone was told is Asterisk's; the call goes where the REFER asked: alice talks to carol.
+    expect(h.finished[0]).toMatchObject({ result: 'completed', sipfrags: [] });
     expect(
       h.logs.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ignored a') && String(l.msg).includes('ChannelTransfer')),
     ).toHaveLength(1);
-    // Nothing was moved: the consultation call is intact, alice stays where she was.
-    expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.bobConsult.id, calls.carol.id));
-    expect(membersOf(h, calls.originalBridge)).toEqual([calls.alice.id]);
+    expect(membersOf(h, calls.consultBridge)).toEqual(sorted(calls.alice.id, calls.carol.id));
+    expect(h.emu.channel(calls.bobConsult.id)).toBeUndefined();
+    expect(h.emu.bridge(calls.originalBridge)).toBeUndefined();
   });
 
   it('(e) an ARI failure midway is undone, then 503', async () => {

@@ -637,7 +637,7 @@ describe('ARI answers too slowly (ARI_REQUEST_TIMEOUT_MS)', () => {
     const summary = await finished(hh);
     expect(summary).toMatchObject({ result: 'failed', sipfrags: [100, 503] });
     // "NOT fully undone" when the undo, queued behind the late move, times out as well.
-    expect(summary.reason).toMatch(/^move .* failed \(bridges\.addChannel failed: timeout: ECONNABORTED\); /);
+    expect(summary.reason).toMatch(/^move .* failed \(bridges\.addChannel failed: timeout: [^)]+\); /);
     await lateRequestsDone(hh);
     expect(terminating(refer)).toEqual([503]);
     await expectRegistryMatchesEmulator(hh);

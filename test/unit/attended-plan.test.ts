@@ -96,6 +96,7 @@ describe('planAttended', () => {
       stopMohOn: [],
       hangups: ['D', 'B'],
       destroyBridges: ['bridge1'],
+      transfererGone: false,
     });
   });
 
@@ -162,6 +163,7 @@ describe('planAttended', () => {
       sourceBridgeId: 'bridge1',
       transfereeIds: ['A'],
       ringingLegId: 'route-leg-1',
+      transfererGone: false,
     });
   });
 
@@ -170,9 +172,23 @@ describe('planAttended', () => {
     expect(planAttended(transferEvent(w, { replaced: 'D' }), topo(w))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
   });
 
-  it('rejects when the transferer or the replaced leg is going away', () => {
+  it('goes on when the transferer is going away or gone: from its bridge, else the bridge the event saw it in', () => {
     const w1 = world({ B: { hangingUp: true } });
-    expect(planAttended(transferEvent(w1, { replaced: 'D' }), topo(w1))).toMatchObject({ ok: false, reason: 'source-gone' });
+    expect(planAttended(transferEvent(w1, { replaced: 'D' }), topo(w1))).toMatchObject({
+      ok: true,
+      sourceBridgeId: 'bridge1',
+      moves: [{ channelId: 'A', from: 'bridge1', to: 'bridge2' }],
+      transfererGone: true,
+    });
+    const w2 = world();
+    const event = transferEvent(w2, { replaced: 'D' });
+    w2.channels.delete('B');
+    expect(planAttended(event, topo(w2))).toMatchObject({ ok: false, reason: 'source-not-bridged' });
+    event.referred_by.bridge = { id: 'bridge1', channels: ['A', 'B'] } as never;
+    expect(planAttended(event, topo(w2))).toMatchObject({ ok: true, sourceBridgeId: 'bridge1', transfereeIds: ['A'], transfererGone: true });
+  });
+
+  it('rejects when the replaced leg is going away', () => {
     const w2 = world({ D: { hangingUp: true } });
     expect(planAttended(transferEvent(w2, { replaced: 'D' }), topo(w2))).toMatchObject({ ok: false, reason: 'replaced-gone' });
     const w3 = world();

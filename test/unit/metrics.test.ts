@@ -40,7 +40,7 @@ describe('Metrics', () => {
         'ari_transfer_transfers_total{kind="attended",result="completed"} 1',
         'ari_transfer_transfers_total{kind="blind",result="failed"} 2',
         'ari_transfer_transfers_total{kind="blind",result="rejected"} 0',
-        'ari_transfer_transfers_total{kind="attended",result="abandoned"} 0',
+        'ari_transfer_transfers_total{kind="attended",result="rejected"} 0',
         'ari_transfer_transfer_duration_seconds_bucket{le="0.25",kind="attended",result="completed"} 1',
         'ari_transfer_transfer_duration_seconds_bucket{le="0.005",kind="blind",result="failed"} 1',
         'ari_transfer_transfer_duration_seconds_bucket{le="30",kind="blind",result="failed"} 2',

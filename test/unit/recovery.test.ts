@@ -49,6 +49,7 @@ describe('planRecovery', () => {
       stopMohOn: [],
       hangups: ['B', 'D'],
       destroyBridges: ['bridge1'],
+      transfererGone: false,
     };
     const bob = channel('B', 'Up', { [SOURCE_MARK]: encodeMark({ id: 't4', plan }) });
     const [r] = planRecovery([bob], [bridge('bridge1', ['B', 'E']), bridge('bridge2', ['A', 'C', 'D'])], () => false);

@@ -51,7 +51,7 @@ function walk(from: Transfer, ...stimuli: Stimulus[]): { states: TransferState[]
 describe('transfer state table', () => {
   describe('blind', () => {
     const requested: Transfer = { state: TransferState.Requested, event: refer('carol') };
-    const opened: Stimulus = { type: 'opened', topology: topo([chan('alice'), chan('bob')]), transfererGone: false };
+    const opened: Stimulus = { type: 'opened', topology: topo([chan('alice'), chan('bob')]) };
 
     it('answered: requested → checking → dialing → joining → finishing (200, the transferer hung up after the NOTIFY) → completed', () => {
       const { states, last } = walk(requested, opened, { type: 'policy', allowed: true, transfereesGone: false }, { type: 'leg-answered' });
@@ -66,13 +66,13 @@ describe('transfer state table', () => {
     });
 
     it('goes on when the transferer hung up right after the 202, and says so', () => {
-      const t = next(requested, { ...opened, transfererGone: true } as Stimulus);
-      expect(t.transfer.state).toBe('checking');
+      const t = next(requested, { type: 'opened', topology: topo([chan('alice'), { ...chan('bob'), hangingUp: true }]) });
+      expect(t.transfer).toEqual({ state: 'checking', leg: blindLeg });
       expect(t.note).toMatchObject({ step: 'transferer-gone', level: 'info' });
     });
 
     it('no plan (nobody with the transferer): 503, rejected, with the planner reason noted', () => {
-      const t = next(requested, { type: 'opened', topology: topo([chan('bob')]), transfererGone: false });
+      const t = next(requested, { type: 'opened', topology: topo([chan('bob')]) });
       expect(t.transfer).toEqual({
         state: 'finishing',
         ending: { ...noEffects, result: 'rejected', reason: 'nobody left with the transferer in bridge b1', sipfrag: 'channel_unavailable' },
@@ -172,15 +172,26 @@ describe('transfer state table', () => {
       stopMohOn: ['A'],
       hangups: ['B', 'D'],
       destroyBridges: ['bridge1'],
+      transfererGone: false,
     };
 
-    it('the transferer gone before 100 Trying: abandoned, nothing said (Asterisk told the phone itself)', () => {
-      const t = next({ state: TransferState.Requested, event: refer('1002', 'call-D') }, { type: 'opened', topology: topo([]), transfererGone: true });
-      expect(t.transfer).toEqual({ state: 'abandoned', reason: 'the transferer hung up before the transfer started' });
+    it('the transferer gone right after the 202: the transfer goes on, planned from the bridge the event saw it in', () => {
+      // bob's leg is gone from the registry; alice is alone in b1, D talks to carol in b2.
+      const event = refer('1002', 'call-D');
+      event.referred_by.bridge = { id: 'b1', technology: 'simple_bridge', bridge_type: 'mixing', bridge_class: 'stasis', creator: 'Stasis', name: 'call', channels: ['alice', 'bob'], creationtime: 't', video_mode: 'talker' } as never;
+      event.refer_to.destination_channel = channelSnapshot('D');
+      const topology = topo([chan('alice'), chan('D', 'b2'), chan('carol', 'b2')]);
+      const withTarget = new Map(topology.bridges).set('b2', { id: 'b2', name: 'call', channelIds: ['D', 'carol'] });
+      const t = next({ state: TransferState.Requested, event }, { type: 'opened', topology: { ...topology, bridges: withTarget } });
+      expect(t.transfer).toMatchObject({
+        state: 'moving',
+        plan: { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['alice'], targetIds: ['carol'], moves: [{ channelId: 'alice', from: 'b1', to: 'b2' }], transfererGone: true },
+      });
+      expect(t.note).toMatchObject({ step: 'plan', fields: { transfererGone: true } });
     });
 
     it('a Replaces dialog nobody knows: 503, rejected', () => {
-      const t = next({ state: TransferState.Requested, event: refer('1002', 'call-nobody') }, { type: 'opened', topology: topo([chan('bob')]), transfererGone: false });
+      const t = next({ state: TransferState.Requested, event: refer('1002', 'call-nobody') }, { type: 'opened', topology: topo([chan('bob')]) });
       expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'rejected', sipfrag: 'channel_unavailable' } });
       expect(t.note).toMatchObject({ msg: 'attended transfer rejected', fields: { reason: 'unknown-dialog' } });
     });
