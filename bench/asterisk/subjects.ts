@@ -81,6 +81,8 @@ export class ServiceSubject implements Subject {
         ...ariEnv(this.target),
         ROUTING: 'dial',
         LOG_LEVEL: 'warn',
+        // BENCH_REST_TRANSPORT=http measures the service with its REST requests over HTTP.
+        ...(process.env.BENCH_REST_TRANSPORT ? { ARI_REST_TRANSPORT: process.env.BENCH_REST_TRANSPORT } : {}),
         HTTP_PORT: String(await freeTcpPort()),
       });
       this.process = service;

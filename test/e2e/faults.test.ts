@@ -744,11 +744,11 @@ describe('channels that vanish under the service', () => {
     await expectRegistryMatchesEmulator(hh);
   });
 
-  it('blind: the transferer hangs up exactly as it leaves the bridge: Asterisk tells the phone 503 itself, logged, alice talks to the target', async () => {
+  it('blind: the transferer hangs up exactly as the new leg joins: Asterisk tells the phone 503 itself, logged, alice talks to the target', async () => {
     const hh = await start();
     const call = await aliceTalksToBob(hh);
     hh.emu.setEndpoint('carol', { kind: 'answer', afterMs: 20 });
-    hh.emu.beforeNext({ method: 'POST', path: /\/removeChannel$/, query: { channel: call.bob }, run: () => hh.emu.phoneHangsUp(call.bob) });
+    hh.emu.beforeNext({ method: 'POST', path: new RegExp(`^/bridges/${call.bridgeId}/addChannel$`), run: () => hh.emu.phoneHangsUp(call.bob) });
     const refer = hh.emu.sendRefer(call.bob, { kind: 'blind', destination: 'carol' });
     expect(await refer.waitForTermination()).toEqual([100, 503]);
     const summary = await finished(hh);

@@ -84,14 +84,13 @@ type Fault =
   | 'originate' // blind: placing the target's leg (503, nothing placed)
   | 'ring' // blind: ringback to alice (logged; the transfer goes on)
   | 'stop-ring' // blind: stopping alice's ringback (retried)
-  | 'join' // blind: the answered leg joining alice (the leg is dropped: 503)
-  | 'remove-source'; // blind: taking bob out of the bridge (he is hung up right after anyway)
+  | 'join'; // blind: the answered leg joining alice (the leg is dropped: 503)
 
 /** The faults that may hit a call of each kind. */
 const FAULTS: Record<Kind, Fault[]> = {
   attended: ['progress-100', 'progress-final', 'move', 'hangup-source', 'hangup-consult', 'destroy-bridge'],
   'attended-unresolved': ['progress-100', 'progress-final', 'move', 'hangup-source', 'hangup-consult', 'destroy-bridge'],
-  'blind-answer': ['progress-100', 'progress-final', 'originate', 'ring', 'stop-ring', 'join', 'remove-source', 'hangup-source'],
+  'blind-answer': ['progress-100', 'progress-final', 'originate', 'ring', 'stop-ring', 'join', 'hangup-source'],
   'blind-busy': ['progress-100', 'progress-final', 'originate', 'ring', 'stop-ring'],
   'blind-reject': ['progress-100', 'progress-final', 'originate', 'ring', 'stop-ring'],
   'blind-congestion': ['progress-100', 'progress-final', 'ring', 'stop-ring'],
@@ -332,9 +331,6 @@ function arm(c: Call): void {
     case 'join':
       // Only the leg joins alice's bridge in a blind transfer.
       fail({ method: 'POST', path: new RegExp(`^/bridges/${c.callBridge}/addChannel$`) });
-      break;
-    case 'remove-source':
-      fail({ method: 'POST', path: new RegExp(`^/bridges/${c.callBridge}/removeChannel$`), query: { channel: c.bob } });
       break;
   }
   if (c.kind === 'blind-transferee-hangs-up') {
