@@ -1,10 +1,12 @@
 // REST over the events WebSocket (Asterisk 22.4+): RESTRequest frames in, RESTResponse
 // frames out, shaped as recorded from Asterisk 22.10.1; the same pipeline as HTTP
-// requests (injections, request log, order), one request at a time per socket.
+// requests (injections, request log, order), one request at a time per socket. Frames
+// that are not requests get Asterisk 22.10.1's 400s (session_read, parse_rest_request_msg).
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { AriEmulator } from './index.js';
-import { ari, connectEvents, sleep, type EventClient, type WireEvent } from './test-helpers.js';
+import { PASS, USER, ari, connectEvents, sleep, type EventClient, type WireEvent } from './test-helpers.js';
 
 let emu: AriEmulator;
 let events: EventClient;
@@ -172,14 +174,152 @@ describe('RESTRequest / RESTResponse frames', () => {
     });
   });
 
-  it('junk, and RESTRequests without transaction_id or request_id, get no answer; the socket still answers', async () => {
-    events.send('not json');
-    events.send({ type: 'RESTRequest', request_id: 'no-tx', method: 'GET', uri: 'asterisk/ping' });
-    events.send({ type: 'RESTRequest', transaction_id: 'no-rq', method: 'GET', uri: 'asterisk/ping' });
-    expect(await rest({ method: 'GET', uri: 'asterisk/ping' })).toMatchObject({ status_code: 200 });
+  it('RESTRequests without transaction_id or request_id are carried out, answered with empty ids', async () => {
+    const before = events.events.length;
+    events.send({ type: 'RESTRequest', method: 'POST', uri: 'bridges/no-ids' });
+    events.send({ type: 'RESTRequest', transaction_id: 7, request_id: null, method: 'GET', uri: 'asterisk/ping' });
+    const last = await rest({ method: 'GET', uri: 'asterisk/ping' });
+    const answers = events.events.slice(before).filter((e) => e.type === 'RESTResponse');
+    expect(answers.map((e) => [e.transaction_id, e.request_id, e.status_code, e.uri])).toEqual([
+      ['', '', 200, 'bridges/no-ids'],
+      ['', '', 200, 'asterisk/ping'],
+      [last.transaction_id, last.request_id, 200, 'asterisk/ping'],
+    ]);
+    expect(emu.bridge('no-ids')).toBeDefined();
+  });
+
+  it('what counts as no query_strings or no message_body (Asterisk reads only strings and non-empty arrays)', async () => {
+    const cases: Record<string, unknown>[] = [
+      { query_strings: {} },
+      { query_strings: 'type=holding' },
+      { query_strings: [] },
+      { query_strings: null },
+      { message_body: '' },
+      { message_body: { type: 'holding' } },
+      { message_body: '', content_type: 'text/plain' },
+      { message_body: 'type=holding&junk', content_type: 'application/x-www-form-urlencoded' },
+      { message_body: '[1]', content_type: 'application/json' },
+    ];
+    for (const [i, extra] of cases.entries()) {
+      events.send({ type: 'RESTRequest', transaction_id: `q${i}`, request_id: `q${i}`, method: 'POST', uri: `bridges/q${i}`, ...extra });
+      expect(await responseTo(events, `q${i}`), JSON.stringify(extra)).toMatchObject({ status_code: 200, uri: `bridges/q${i}` });
+    }
+    expect(emu.bridge('q7')?.type).toBe('holding');
+  });
+
+  // res/ari/ari_websockets.c session_read and res/ari/ari_websocket_requests.c
+  // parse_rest_request_msg / send_rest_response, Asterisk 22.10.1.
+  const ids = { transaction_id: 'bt', request_id: 'br' };
+  const ping = { ...ids, type: 'RESTRequest', method: 'GET', uri: 'asterisk/ping?x=1' };
+  const badRequest = (message: string, uri = 'asterisk/ping', echoed = ids) => ({
+    ...echoed,
+    status_code: 400,
+    reason_phrase: 'Bad request',
+    uri,
+    content_type: 'application/json',
+    message_body: JSON.stringify({ message }),
+  });
+  const notJson = { transaction_id: '', request_id: '', status_code: 400, reason_phrase: 'Failed to parse request message JSON', uri: '' };
+  const noIds = { transaction_id: '', request_id: '' };
+  const logPing = { method: 'GET', path: '/asterisk/ping', query: { x: '1' } };
+  const refusedFrames: [string, unknown, Record<string, unknown>, { method: string; path: string; query: Record<string, string> }][] = [
+    ['not JSON', 'not json', notJson, { method: '', path: '', query: {} }],
+    ['an empty frame', '', notJson, { method: '', path: '', query: {} }],
+    ['JSON but not an object or array', '42', notJson, { method: '', path: '', query: {} }],
+    ['JSON null', 'null', notJson, { method: '', path: '', query: {} }],
+    ['truncated JSON', JSON.stringify(ping).slice(0, -1), notJson, { method: '', path: '', query: {} }],
+    ['an array', '[]', badRequest("No 'type' property.", '', noIds), { method: '', path: '', query: {} }],
+    ['no type', { ...ping, type: undefined }, badRequest("No 'type' property.", ''), logPing],
+    ['an empty type', { ...ping, type: '' }, badRequest("No 'type' property.", ''), logPing],
+    ['a type that is not a string', { ...ping, type: 1 }, badRequest("No 'type' property.", ''), logPing],
+    ['another type', { ...ping, type: 'RESTResponse' }, badRequest('Unknown request type.', ''), logPing],
+    ['a lower-case type', { ...ping, type: 'restrequest' }, badRequest('Unknown request type.', ''), logPing],
+    ['no uri', { ...ping, uri: undefined }, badRequest("Empty or missing 'uri' property.", ''), { method: 'GET', path: '', query: {} }],
+    ['an empty uri', { ...ping, uri: '' }, badRequest("Empty or missing 'uri' property.", ''), { method: 'GET', path: '', query: {} }],
+    ['a uri that is not a string', { ...ping, uri: 5 }, badRequest("Empty or missing 'uri' property.", ''), { method: 'GET', path: '', query: {} }],
+    ['no method', { ...ping, method: undefined }, badRequest("Unknown or missing 'method' property."), { ...logPing, method: '' }],
+    ['a lower-case method', { ...ping, method: 'get' }, badRequest("Unknown or missing 'method' property."), { ...logPing, method: 'get' }],
+    ['PATCH (not in main/http.c)', { ...ping, method: 'PATCH' }, badRequest("Unknown or missing 'method' property."), { ...logPing, method: 'PATCH' }],
+    [
+      'ids that are not strings',
+      { ...ping, transaction_id: 1, request_id: ['r'], method: 'FETCH' },
+      badRequest("Unknown or missing 'method' property.", 'asterisk/ping', noIds),
+      { ...logPing, method: 'FETCH' },
+    ],
+    [
+      'query_strings with a value that is not a string',
+      { ...ping, query_strings: [{ name: 'a', value: 'b' }, { name: 'c', value: 1 }] },
+      badRequest("Unable to parse 'query_strings' array."),
+      { ...logPing, query: { x: '1', a: 'b' } },
+    ],
+    ['query_strings of strings', { ...ping, query_strings: ['a=b'] }, badRequest("Unable to parse 'query_strings' array."), logPing],
+    [
+      'a message_body without content_type',
+      { ...ping, message_body: '{}' },
+      badRequest("No 'content_type' for 'message_body'."),
+      logPing,
+    ],
+    [
+      'a JSON message_body that does not parse',
+      { ...ping, content_type: 'application/json', message_body: '{"a":' },
+      badRequest("Unable to parse 'message_body' as 'application/json'."),
+      logPing,
+    ],
+    [
+      'a JSON message_body that is not an object or array',
+      { ...ping, content_type: 'application/json', message_body: '42' },
+      badRequest("Unable to parse 'message_body' as 'application/json'."),
+      logPing,
+    ],
+    [
+      'a blank JSON message_body',
+      { ...ping, content_type: 'application/json', message_body: ' ' },
+      badRequest("Unable to parse 'message_body' as 'application/json'."),
+      logPing,
+    ],
+    ['another content_type', { ...ping, content_type: 'text/plain', message_body: 'x' }, badRequest('Unknown content type.'), logPing],
+    [
+      'a content_type with parameters',
+      { ...ping, content_type: 'application/json; charset=utf-8', message_body: '{}' },
+      badRequest('Unknown content type.'),
+      logPing,
+    ],
+  ];
+  for (const [what, frame, answer, logged] of refusedFrames) {
+    it(`${what}: a 400 at once, nothing carried out, logged; the socket answers the next request`, async () => {
+      const before = events.events.length;
+      events.send(frame);
+      const next = await rest({ method: 'POST', uri: 'bridges/next' });
+      const answers = events.events.slice(before).filter((e) => e.type === 'RESTResponse');
+      expect(answers).toHaveLength(2);
+      expect(Object.keys(answers[0]!)).toEqual(['type', ...Object.keys(answer), 'application', 'timestamp', 'asterisk_id']);
+      expect(answers[0]).toEqual({
+        type: 'RESTResponse',
+        ...answer,
+        application: 'ari-transfer',
+        timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/),
+        asterisk_id: '02:fc:00:00:00:01',
+      });
+      expect(answers[1]).toBe(next);
+      expect(next).toMatchObject({ status_code: 200, uri: 'bridges/next' });
+      expect(emu.requests).toEqual([
+        { ...logged, status: 400, via: 'websocket' },
+        { method: 'POST', path: '/bridges/next', query: {}, status: 200, via: 'websocket' },
+      ]);
+    });
+  }
+
+  it('binary frames get no answer', async () => {
+    const ws = new WebSocket(`${emu.url.replace('http', 'ws')}/ari/events?app=other&api_key=${USER}:${PASS}`);
+    const got: WireEvent[] = [];
+    ws.on('message', (data) => got.push(JSON.parse(String(data)) as WireEvent));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(Buffer.from(JSON.stringify({ ...ping, request_id: 'bin' })), { binary: true });
+    ws.send(JSON.stringify({ ...ping, request_id: 'text' }));
+    await emu.waitFor(() => emu.requests.length === 1);
     await sleep(20);
-    expect(events.events.filter((e) => e.type === 'RESTResponse')).toHaveLength(1);
-    expect(emu.requests).toHaveLength(1);
+    expect(got.filter((e) => e.type === 'RESTResponse').map((e) => e.request_id)).toEqual(['text']);
+    ws.close();
   });
 
   it("the request log shows them with via: 'websocket'; HTTP requests are logged as before", async () => {
@@ -242,6 +382,32 @@ describe('one request at a time per socket, through the same pipeline as HTTP', 
       [200, undefined, 'websocket'],
     ]);
     expect(emu.bridge('b1')).toBeDefined();
+  });
+
+  it('a refused frame waits its turn behind a delayed request, and no injection applies to it', async () => {
+    emu.delayNext({ method: 'POST', path: /^\/bridges\/slow$/, delayMs: 100 });
+    const slow = sendRequest(events, { method: 'POST', uri: 'bridges/slow' });
+    events.send('not json');
+    let loggedBeforeHook = -1;
+    const bad = { method: 'GET', uri: 'asterisk/ping', query_strings: [{ name: 'a' }] };
+    emu.failNext({ method: 'GET', path: /^\/asterisk\/ping$/, status: 503 });
+    emu.beforeNext({ method: 'GET', path: /^\/asterisk\/ping$/, run: () => (loggedBeforeHook = emu.requests.length) });
+    const refused = sendRequest(events, bad as RequestFields);
+    const next = sendRequest(events, { method: 'GET', uri: 'asterisk/ping' });
+    await responseTo(events, next);
+    expect(events.events.filter((e) => e.type === 'RESTResponse').map((e) => [e.request_id, e.status_code, e.reason_phrase])).toEqual([
+      [slow, 200, 'OK'],
+      ['', 400, 'Failed to parse request message JSON'],
+      [refused, 400, 'Bad request'],
+      [next, 503, 'Service Unavailable'],
+    ]);
+    expect(loggedBeforeHook).toBe(3); // run for the request after the refused one, not for it
+    expect(emu.requests.map((r) => [r.method, r.path, r.status, r.injected ?? '-'])).toEqual([
+      ['POST', '/bridges/slow', 200, 'delay'],
+      ['', '', 400, '-'],
+      ['GET', '/asterisk/ping', 400, '-'],
+      ['GET', '/asterisk/ping', 503, 'failure'],
+    ]);
   });
 
   it('beforeNext runs just before a WebSocket request is carried out', async () => {
