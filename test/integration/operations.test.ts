@@ -180,12 +180,17 @@ scenarios(
       return { ...phones, consultBridge, bobFirstChannel: bobFirst };
     }
 
-    /** bob's phone REFERs alice to carol, who answers after 1 s: resolves with alice's bridge and bob's channel before bob REFERs. */
-    async function blindCallUp() {
-      const phones = await blindTransferToCarol(ctx, 'uas_answer_late.xml', { ring_ms: '1000' });
+    /**
+     * bob's phone REFERs alice to carol, who answers after 1 s: resolves with
+     * alice's bridge and channel and bob's channel before bob REFERs. With
+     * `aliceEar`, alice's RTP goes to the test.
+     */
+    async function blindCallUp(aliceEar?: RtpListener) {
+      const phones = await blindTransferToCarol(ctx, 'uas_answer_late.xml', { ring_ms: '1000' }, aliceEar);
       await bridgedAs([['1001', '1002']]);
       const { id, others } = await bridgeOf('1001');
-      return { ...phones, aliceBridge: id, bobChannel: others[0]! };
+      const [aliceChannel] = await ari.channelsOf('1001');
+      return { ...phones, aliceBridge: id, aliceChannel: aliceChannel!.id, bobChannel: others[0]! };
     }
 
     // Registered after the harness's own: runs before it (hooks unwind), so
@@ -365,6 +370,35 @@ scenarios(
 
       expect(await exitOf(bob, 30_000)).toBe(0);
       expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await until("bob's call to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('blind, SIGKILL the instant carol joined alice (the 200, bob\'s removal and the ringback stop not yet sent), the service started again: bob hears 100 then 200 and his call is gone, alice talks to carol and hears no ringback', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const aliceEar = (ear = await RtpListener.open());
+      const { alice, bob, carol, aliceBridge, aliceChannel, bobChannel } = await blindCallUp(aliceEar);
+      // All three go out once carol's leg has joined, none waiting for another: the earliest instant of "finishing".
+      const final = holdBack(link, new RegExp(`^POST /ari/channels/${literally(bobChannel)}/transfer_progress\\?states=channel_answered`, 'm'));
+      const removal = holdBack(link, new RegExp(`^POST /ari/bridges/${literally(aliceBridge)}/removeChannel`, 'm'));
+      const ringStop = holdBack(link, new RegExp(`^DELETE /ari/channels/${literally(aliceChannel)}/ring`, 'm'));
+      await until('the 200, the removal and the ringback stop to be held back', async () => final.caught && removal.caught && ringStop.caught, 15_000, explain);
+      const killed = Date.now();
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002', '1003']]);
+      });
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      const recovered = Date.now();
+      // Nobody stops the ringback now: Asterisk ends alice's tones itself as
+      // carol joins (the bridge changes technology), which this proves too.
+      await sleep(6500); // a whole cadence of the ringback (2 s of tone, 4 s of silence)
+      expect({ beforeTheKill: tones(aliceEar.heard(killed - 6500, killed)), afterwards: tones(aliceEar.heard(recovered + 500)) }).toEqual({
+        beforeTheKill: 'ringback',
+        afterwards: 'silence',
+      });
       await until("bob's call to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
       await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
     });
