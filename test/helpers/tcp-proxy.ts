@@ -4,7 +4,8 @@
 // it (a reset: Asterisk notices and deactivates the application) or only on
 // the service's side (a black hole: Asterisk keeps its end open, sends its
 // events into it, and notices nothing), and new connections can be refused
-// for a while.
+// for a while. One request can also be held back on its way to Asterisk
+// (`hold`), to stop a transfer in the state that request would end.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 interface Pair {
@@ -12,11 +13,20 @@ interface Pair {
   upstream: Socket;
   /** Upstream kept open after its client was cut: what it sends is dropped. */
   blackHoled: boolean;
+  /** Held back (`hold`): what the client sent from the matching request on, never forwarded. */
+  held: Buffer[] | undefined;
+}
+
+interface Hold {
+  pattern: RegExp;
+  caught(firstLine: string): void;
 }
 
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private refusing = false;
+  /** Armed holds, each waiting for its first match. */
+  private holds: Hold[] = [];
   /** Connections accepted since the start, refused ones included. */
   accepted = 0;
 
@@ -58,6 +68,28 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Holds back, from the first chunk the service sends whose text matches
+   * `pattern` (latin1; e.g. /POST \/ari\/bridges\/b1\/addChannel/), every
+   * byte that connection sends from then on: the request never reaches
+   * Asterisk (the bytes before the match, the end of an earlier request, do).
+   * Asterisk's answers on it, and every other connection, keep flowing.
+   * Nothing is released: the connection ends when the service does, or
+   * `cut`/`close`. One-shot; resolves with the held request's first line
+   * once it holds it. The pattern must fall within one chunk: a request's
+   * first line does (Node writes an HTTP request's head in one go).
+   */
+  hold(pattern: RegExp): Promise<string> {
+    return new Promise((resolve) => this.holds.push({ pattern, caught: resolve }));
+  }
+
+  /** Bytes held back on the connections still open. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const pair of this.pairs) for (const b of pair.held ?? []) n += b.length;
+    return n;
+  }
+
   /** While true, new connections are accepted and closed at once. */
   refuse(on: boolean): void {
     this.refusing = on;
@@ -80,10 +112,26 @@ export class TcpProxy {
       return;
     }
     const upstream = connect(target.port, target.host);
-    const pair: Pair = { client, upstream, blackHoled: false };
+    const pair: Pair = { client, upstream, blackHoled: false, held: undefined };
     this.pairs.add(pair);
-    client.on('data', (d) => {
-      if (!pair.blackHoled) upstream.write(d);
+    client.on('data', (d: Buffer) => {
+      if (pair.blackHoled) return;
+      if (pair.held) {
+        pair.held.push(d);
+        return;
+      }
+      // latin1: one character per byte, so a match's index is its offset.
+      const text = d.toString('latin1');
+      const hold = this.holds.find((h) => text.search(h.pattern) >= 0);
+      if (!hold) {
+        upstream.write(d);
+        return;
+      }
+      this.holds = this.holds.filter((h) => h !== hold);
+      const at = text.search(hold.pattern);
+      if (at > 0) upstream.write(d.subarray(0, at));
+      pair.held = [d.subarray(at)];
+      hold.caught(text.slice(at).split('\r\n', 1)[0]!);
     });
     upstream.on('data', (d) => {
       if (!pair.blackHoled && !client.destroyed) client.write(d);

@@ -2,36 +2,16 @@
 // Asterisk: 1001 (alice) calls 1002 (bob); bob's second call (port
 // "consult") calls 1003 (carol); bob REFERs alice to carol.
 import { expect, it } from 'vitest';
+import { attendedCall } from './attended-call.js';
 import { exitOf } from './phones.js';
 import { scenarios, until } from './harness.js';
 import { received, receivedSipfrags } from './sipp-messages.js';
 
-const listening = () => new Promise((r) => setTimeout(r, 300));
-
 scenarios('attended transfers on a real Asterisk', {}, (ctx) => {
   const { ari } = ctx;
 
-  /** alice calls bob; bob's second call reaches carol, talks `consultMs`, and REFERs alice to it. */
-  async function attendedCall(consultMs: number) {
-    const carol = ctx.phone({ scenario: 'uas_answer.xml', phone: '1003' });
-    // Side B (the consultation call) listens on the 3PCC socket: start it first.
-    const bobConsult = ctx.phone({
-      scenario: 'uac_att_consult.xml',
-      phone: '1002',
-      port: 'consult',
-      call: '1003',
-      keys: { consult_ms: String(consultMs) },
-      threePcc: true,
-    });
-    await listening();
-    const bobFirst = ctx.phone({ scenario: 'uas_att_referer.xml', phone: '1002', keys: { refer_target: '1003' }, threePcc: true });
-    await listening();
-    const alice = ctx.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
-    return { alice, bobFirst, bobConsult, carol };
-  }
-
   it('bob hears 100 then 200, alice talks to carol, both of bob calls are gone', async () => {
-    const { alice, bobFirst, bobConsult, carol } = await attendedCall(2000);
+    const { alice, bobFirst, bobConsult, carol } = await attendedCall(ctx, 2000);
     expect(await exitOf(bobFirst, 30_000)).toBe(0);
     expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
     expect(await exitOf(bobConsult, 10_000)).toBe(0);
@@ -48,7 +28,7 @@ scenarios('attended transfers on a real Asterisk', {}, (ctx) => {
   });
 
   it('REFER the instant the consultation call is answered: still 100 then 200, alice talks to carol', async () => {
-    const { alice, bobFirst, bobConsult, carol } = await attendedCall(0);
+    const { alice, bobFirst, bobConsult, carol } = await attendedCall(ctx, 0);
     expect(await exitOf(bobFirst, 30_000)).toBe(0);
     expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
     expect(await exitOf(bobConsult, 10_000)).toBe(0);

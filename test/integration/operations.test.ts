@@ -1,11 +1,13 @@
 // Operating the service on a real Asterisk: the process stopped by SIGTERM
-// while a transfer target rings, the ARI connection lost while it rings, and
+// while a transfer target rings, killed (SIGKILL) in the middle of a
+// transfer and started again, the ARI connection lost while it rings, and
 // Asterisk restarted under the running service. 1001 (alice) calls 1002
 // (bob), who REFERs her to 1003 (carol).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { pingAri, type AsteriskTarget } from './asterisk-target.js';
+import { attendedCall } from './attended-call.js';
 import { aliceTalksToCarolUntilSheHangsUp, asteriskCli, scenarios, until, type ScenarioContext } from './harness.js';
 import { exitOf } from './phones.js';
 import { ServiceProcess } from './service-process.js';
@@ -57,6 +59,9 @@ const tones = (heard: Heard) => (heard.sound > 0 ? 'ringback' : 'silence');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const count = (messages: string[], msg: string) => messages.filter((m) => m === msg).length;
+
+/** An ARI id as it appears, literally, in a request line. */
+const literally = (id: string) => encodeURIComponent(id).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 scenarios(
   'the service as a process on a real Asterisk',
@@ -113,11 +118,79 @@ scenarios(
       return { s, link, ...phones };
     }
 
-    /** SIGKILL, then a new process: resolves once it has recovered the transfer in flight. */
-    async function killAndStartAgain(first: ServiceProcess, extra: Record<string, string>): Promise<void> {
+    /**
+     * SIGKILL, then a new process: resolves once it has recovered the
+     * transfer in flight. `whileDown` runs between the two.
+     */
+    async function killAndStartAgain(first: ServiceProcess, extra: Record<string, string>, whileDown?: () => Promise<void>): Promise<void> {
       await first.kill();
+      await whileDown?.();
       const second = await startService(ctx.t.ariUrl, extra);
       await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+    }
+
+    /**
+     * The service behind a proxy that can hold back one of its requests, to
+     * kill it in the state that request would end (a few ms on a real
+     * Asterisk otherwise). Its REST requests go as plain HTTP
+     * (ARI_REST_TRANSPORT=http): on the default transport they travel on the
+     * events WebSocket, masked as every frame a client sends is, and no
+     * pattern could pick one out of the byte stream.
+     */
+    async function startBehindHold(extra: Record<string, string> = {}) {
+      const link = (proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(ctx.t.ariUrl).port) }));
+      const s = await startService(link.url, { ARI_REST_TRANSPORT: 'http', ...extra });
+      return { s, link };
+    }
+
+    /** Holds back the first request matching `pattern`; `caught` once it holds it. */
+    function holdBack(link: TcpProxy, pattern: RegExp): { caught: boolean } {
+      const held = { caught: false };
+      void link.hold(pattern).then(() => (held.caught = true));
+      return held;
+    }
+
+    /** A transfer's recovery mark on a channel, as Asterisk holds it ('' if none). */
+    async function markOf(channelId: string, variable: 'ARI_TRANSFER' | 'ARI_TRANSFER_LEG'): Promise<string> {
+      const got = await ari.call<{ value: string } | undefined>('GET', `/channels/${encodeURIComponent(channelId)}/variable?variable=${variable}`);
+      return got?.value ?? '';
+    }
+
+    /** The bridge a phone's channel is in, and the other channels in it. */
+    async function bridgeOf(ext: '1001' | '1003'): Promise<{ id: string; others: string[] }> {
+      const [channel] = await ari.channelsOf(ext);
+      const bridge = (await ari.bridges()).find((b) => b.channels.includes(channel!.id))!;
+      return { id: bridge.id, others: bridge.channels.filter((id) => id !== channel!.id) };
+    }
+
+    async function bridgedAs(expected: string[][]) {
+      await until(`the bridges to be ${JSON.stringify(expected)}`, async () => JSON.stringify(await ari.bridgedPhones()) === JSON.stringify(expected), 15_000, explain);
+    }
+
+    /**
+     * alice talks to bob, bob to carol on his second call: resolves with the
+     * consultation bridge and bob's first channel, before bob REFERs (2 s
+     * after carol answered).
+     */
+    async function attendedCallsUp() {
+      const phones = await attendedCall(ctx, 2000);
+      await bridgedAs([['1001', '1002'], ['1002', '1003']]);
+      const consultBridge = (await bridgeOf('1003')).id;
+      const bobFirst = (await bridgeOf('1001')).others[0]!;
+      return { ...phones, consultBridge, bobFirstChannel: bobFirst };
+    }
+
+    /**
+     * bob's phone REFERs alice to carol, who answers after 1 s: resolves with
+     * alice's bridge and channel and bob's channel before bob REFERs. With
+     * `aliceEar`, alice's RTP goes to the test.
+     */
+    async function blindCallUp(aliceEar?: RtpListener) {
+      const phones = await blindTransferToCarol(ctx, 'uas_answer_late.xml', { ring_ms: '1000' }, aliceEar);
+      await bridgedAs([['1001', '1002']]);
+      const { id, others } = await bridgeOf('1001');
+      const [aliceChannel] = await ari.channelsOf('1001');
+      return { ...phones, aliceBridge: id, aliceChannel: aliceChannel!.id, bobChannel: others[0]! };
     }
 
     // Registered after the harness's own: runs before it (hooks unwind), so
@@ -200,6 +273,134 @@ scenarios(
       } finally {
         await closeEars();
       }
+    });
+
+    it('attended, SIGKILL in "moving" (alice not yet moved into the consultation bridge), the service started again: it moves her, bob hears 100 then 200, alice talks to carol, both of bob calls are gone', async () => {
+      const { s: first, link } = await startBehindHold();
+      const { alice, bobFirst, bobConsult, carol, consultBridge, bobFirstChannel } = await attendedCallsUp();
+      // The request that ends "moving": alice into the consultation bridge.
+      const move = holdBack(link, new RegExp(`^POST /ari/bridges/${literally(consultBridge)}/addChannel`, 'm'));
+      await until(
+        'the move to be held back, the plan marked on bob',
+        async () => move.caught && (await markOf(bobFirstChannel, 'ARI_TRANSFER')).includes('"plan"'),
+        15_000,
+        explain,
+      );
+
+      await killAndStartAgain(first, {}, async () => {
+        // Killed with the move not carried out: alice still with bob.
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002'], ['1002', '1003']]);
+      });
+
+      expect(await exitOf(bobFirst, 30_000)).toBe(0);
+      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+      expect(await exitOf(bobConsult, 10_000)).toBe(0);
+      expect(received(bobConsult.messages(), 'BYE')).toHaveLength(1);
+      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('attended, SIGKILL in "finishing" (alice moved, the 200 not yet sent), the service started again: bob hears 100 then 200, alice talks to carol, both of bob calls are gone', async () => {
+      const { s: first, link } = await startBehindHold();
+      const { alice, bobFirst, bobConsult, carol, bobFirstChannel } = await attendedCallsUp();
+      // The request that ends "finishing": the 200 sipfrag.
+      const final = holdBack(link, new RegExp(`^POST /ari/channels/${literally(bobFirstChannel)}/transfer_progress\\?states=channel_answered`, 'm'));
+      await until('the 200 to be held back, the plan marked on bob', async () => final.caught && (await markOf(bobFirstChannel, 'ARI_TRANSFER')).includes('"plan"'), 15_000, explain);
+
+      await killAndStartAgain(first, {}, async () => {
+        // Killed after the move: alice with carol (and bob's consultation call), bob's first call alone.
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002', '1003'], ['1002']]);
+        expect(receivedSipfrags(bobFirst.messages())).toEqual([100]);
+      });
+
+      expect(await exitOf(bobFirst, 30_000)).toBe(0);
+      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+      expect(await exitOf(bobConsult, 10_000)).toBe(0);
+      expect(received(bobConsult.messages(), 'BYE')).toHaveLength(1);
+      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('blind, SIGKILL in "joining" (carol answered, her leg not yet in alice\'s bridge), the service started again: it joins her, bob hears 100 then 200, alice talks to carol', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const { alice, bob, carol, aliceBridge } = await blindCallUp();
+      // The request that ends "joining": carol's leg into alice's bridge (nothing else is added to it).
+      const join = holdBack(link, new RegExp(`^POST /ari/bridges/${literally(aliceBridge)}/addChannel`, 'm'));
+      await until(
+        "carol to answer, her leg's join to be held back",
+        async () => {
+          const [leg] = await ari.channelsOf('1003');
+          return join.caught && leg?.state === 'Up' && (await markOf(leg.id, 'ARI_TRANSFER_LEG')) !== '';
+        },
+        15_000,
+        explain,
+      );
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        // Killed with carol answered and in no bridge: alice still with bob.
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+        expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Up']);
+      });
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await until("bob's call to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('blind, SIGKILL in "finishing" (carol joined alice, bob taken out, the 200 not yet sent), the service started again: bob hears 100 then 200, alice talks to carol', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const { alice, bob, carol, bobChannel } = await blindCallUp();
+      // The routed call stopped alice's ringing once already.
+      const ringStops = await first.ariRequests('channels.ringStop');
+      // The request that ends "finishing": the 200 sipfrag.
+      const final = holdBack(link, new RegExp(`^POST /ari/channels/${literally(bobChannel)}/transfer_progress\\?states=channel_answered`, 'm'));
+      // Sent beside the 200, not before it: bob taken out of the bridge, the ringback stopped; answered before the kill.
+      await until(
+        'the 200 to be held back, bob out of the bridge, the ringback stopped',
+        async () => final.caught && (await first.ariRequests('bridges.removeChannel')) === 1 && (await first.ariRequests('channels.ringStop')) === ringStops + 1,
+        15_000,
+        explain,
+      );
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1003']]);
+        expect(receivedSipfrags(bob.messages())).toEqual([100]);
+      });
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await until("bob's call to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('blind, SIGKILL the instant carol joined alice (the 200, bob\'s removal and the ringback stop not yet sent), the service started again: bob hears 100 then 200 and his call is gone, alice talks to carol and hears no ringback', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const aliceEar = (ear = await RtpListener.open());
+      const { alice, bob, carol, aliceBridge, aliceChannel, bobChannel } = await blindCallUp(aliceEar);
+      // All three go out once carol's leg has joined, none waiting for another: the earliest instant of "finishing".
+      const final = holdBack(link, new RegExp(`^POST /ari/channels/${literally(bobChannel)}/transfer_progress\\?states=channel_answered`, 'm'));
+      const removal = holdBack(link, new RegExp(`^POST /ari/bridges/${literally(aliceBridge)}/removeChannel`, 'm'));
+      const ringStop = holdBack(link, new RegExp(`^DELETE /ari/channels/${literally(aliceChannel)}/ring`, 'm'));
+      await until('the 200, the removal and the ringback stop to be held back', async () => final.caught && removal.caught && ringStop.caught, 15_000, explain);
+      const killed = Date.now();
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002', '1003']]);
+      });
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      const recovered = Date.now();
+      // Nobody stops the ringback now: Asterisk ends alice's tones itself as
+      // carol joins (the bridge changes technology), which this proves too.
+      await sleep(6500); // a whole cadence of the ringback (2 s of tone, 4 s of silence)
+      expect({ beforeTheKill: tones(aliceEar.heard(killed - 6500, killed)), afterwards: tones(aliceEar.heard(recovered + 500)) }).toEqual({
+        beforeTheKill: 'ringback',
+        afterwards: 'silence',
+      });
+      await until("bob's call to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
     });
 
     it('SIGKILL before anything was dialled (the policy webhook still deciding), the service started again: bob hears 100 then 503, alice stays with bob', async () => {
