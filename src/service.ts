@@ -91,7 +91,6 @@ export class TransferService {
     this.webhooks = options.webhooks ?? new WebhookNotifier(config.webhooks, logger);
     this.transfers = new TransferHandler({
       rest: this.rest,
-      marksRest: this.rest.overHttp(),
       sound,
       registry: this.registry,
       dialer: this.dialer,

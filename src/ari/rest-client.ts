@@ -66,10 +66,10 @@ export class AriRestClient {
   }
 
   /**
-   * The same client, always over HTTP: for requests nobody waits on (music,
-   * ringback, recovery marks), which must not queue on the events socket
-   * ahead of a transfer's next step (Asterisk takes that socket's requests
-   * one at a time), nor behind a slow one.
+   * The same client, always over HTTP: for requests nobody waits on (music
+   * and ringback), which must not queue on the events socket ahead of a
+   * transfer's next step (Asterisk takes that socket's requests one at a
+   * time), nor behind a slow one.
    */
   overHttp(): AriRestClient {
     if (!this.webSocket) return this;

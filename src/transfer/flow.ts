@@ -33,8 +33,6 @@ export type TransferRest = Pick<
 
 export interface TransferDeps {
   rest: TransferRest;
-  /** Where the recovery marks are written: off the events socket's queue (AriRestClient.overHttp). */
-  marksRest: Pick<AriRestClient, 'setChannelVariable'>;
   /** Music and ringback, in order per channel with the service's other users of them. */
   sound: SoundRest;
   registry: CallRegistry;

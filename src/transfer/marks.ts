@@ -1,7 +1,11 @@
 // Writes and clears a transfer's marks in Asterisk (recovery.ts says what
 // they hold). Never on a transfer's critical path: a mark is written while
 // the transfer goes on, and a failed write only costs recoverability, so it
-// is logged, not retried. Writes to one channel stay in order.
+// is logged, not retried. Writes to one channel stay in order. They go the
+// way of the transfer's own requests (the events socket, where Asterisk
+// carries them out in order before the next step): written over HTTP beside
+// an attended transfer's move they delayed it by about 3 ms on a real
+// Asterisk (BENCHMARKS.md), more than their own turn on the socket costs.
 import { isAriError } from '../ari/errors.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';

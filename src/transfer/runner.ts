@@ -46,7 +46,7 @@ class TransferRun {
     /** The new leg: placed or taken over in dialing, or followed again after a restart. */
     private leg: DialAttempt | undefined,
   ) {
-    this.marks = new ChannelMarks(ctx.deps.marksRest, ctx.log);
+    this.marks = new ChannelMarks(ctx.deps.rest, ctx.log);
   }
 
   async toTheEnd(from: Transfer): Promise<FlowOutcome> {

@@ -59,7 +59,7 @@ export class TransferHandler {
 
   constructor(private readonly deps: TransferHandlerDeps) {
     this.log = deps.logger.child({ component: 'transfer' });
-    this.marks = new ChannelMarks(deps.marksRest, this.log);
+    this.marks = new ChannelMarks(deps.rest, this.log);
   }
 
   get activeCount(): number {

@@ -577,7 +577,6 @@ function handlerRig(seed: number) {
   handler = new TransferHandler({
     rest,
     sound: rest,
-    marksRest: rest,
     registry,
     dialer,
     watch,
