@@ -37,8 +37,8 @@ export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAt
 class TransferRun {
   private topology: TopologySnapshot | undefined;
   private transfereesGone: AllEnded | undefined;
-  /** After a join: the ringback stopping, not waited for by the 200. */
-  private tidying: Promise<void> | undefined;
+  /** Joined: the transferees whose ringback stops once the 200 is out. */
+  private ringbackAfterFinal: string[] = [];
   private readonly marks: ChannelMarks;
 
   constructor(
@@ -61,7 +61,6 @@ class TransferRun {
       this.ctx.log.debug({ from: t.state, to: transfer.state, stimulus: stimulus.type }, 'transfer state changed');
       t = transfer;
     }
-    await this.tidying;
     this.clearMarks(t);
     return { result: t.state, ...(t.reason !== undefined ? { reason: t.reason } : {}) };
   }
@@ -209,11 +208,11 @@ class TransferRun {
     return endpoint !== undefined && this.ctx.deps.transfer.immediate200Endpoints.some((re) => re.test(endpoint));
   }
 
-  // The new leg joins the transferees; only then does their ringback stop
-  // (over HTTP, not waited for). The transferer stays in the bridge until it
-  // is hung up right after the 200: taking it out first would put a round
-  // trip between the join and the 200 for a few ms less of a three-way call.
-  // A failed join has nothing to put back.
+  // The new leg joins the transferees, and the 200 follows at once: their
+  // ringback stops, and the transferer (still in the bridge) is hung up,
+  // only once the 200 is out. Either request in between would cost the 200
+  // a round trip, or slow Asterisk down beside it (BENCHMARKS.md), for a few
+  // ms less of a three-way call. A failed join has nothing to put back.
   private async join(plan: LegPlan): Promise<Stimulus> {
     const { deps: { rest }, journal } = this.ctx;
     const legId = this.leg!.channelId;
@@ -225,7 +224,7 @@ class TransferRun {
       return { type: 'join-failed' };
     }
     journal.info('join', { channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
-    this.tidying = stopHold(plan.transfereeIds, this.holdContext());
+    this.ringbackAfterFinal = plan.transfereeIds;
     return { type: 'joined' };
   }
 
@@ -264,6 +263,7 @@ class TransferRun {
     const holdCtx = this.holdContext();
     const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
     await Promise.all([
+      stopHold(this.ringbackAfterFinal, holdCtx),
       ...ending.afterNotify.map((id) => this.hangUp(id)),
       (async () => {
         if (!laterGroup) return;
