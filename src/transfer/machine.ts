@@ -71,6 +71,8 @@ export interface Ending {
   sipfrag: TransferProgressState;
   /** Music on hold we started on these, stopped together with the final state. */
   stopMohOn: string[];
+  /** The transferees of a joined leg: their ringback or music stops once the final state is sent (not before: it would delay the 200). */
+  unholdAfterNotify: string[];
   /** Hung up once the final state is sent (the phone gets the sipfrag before the BYE). */
   afterNotify: string[];
   /**
@@ -149,9 +151,9 @@ export class UnexpectedStimulus extends Error {
   }
 }
 
-type Effects = 'stopMohOn' | 'afterNotify' | 'afterEcho' | 'destroyBridges';
+type Effects = 'stopMohOn' | 'unholdAfterNotify' | 'afterNotify' | 'afterEcho' | 'destroyBridges';
 /** An ending's effects, none yet. */
-export const noEffects = (): Pick<Ending, Effects> => ({ stopMohOn: [], afterNotify: [], afterEcho: [], destroyBridges: [] });
+export const noEffects = (): Pick<Ending, Effects> => ({ stopMohOn: [], unholdAfterNotify: [], afterNotify: [], afterEcho: [], destroyBridges: [] });
 
 function finishing(ending: Omit<Ending, Effects> & Partial<Pick<Ending, Effects>>): Transfer {
   return { state: TransferState.Finishing, ending: { ...noEffects(), ...ending } };
@@ -213,7 +215,13 @@ export function next(t: Transfer, s: Stimulus): Transition {
       if (s.type === 'joined') {
         return {
           // The transferer has left the bridge: its BYE follows the 200 sipfrag.
-          transfer: finishing({ result: 'completed', sipfrag: 'channel_answered', afterNotify: [t.leg.sourceId], afterEcho: phoneLegsOf(t.leg) }),
+          transfer: finishing({
+            result: 'completed',
+            sipfrag: 'channel_answered',
+            unholdAfterNotify: t.leg.transfereeIds,
+            afterNotify: [t.leg.sourceId],
+            afterEcho: phoneLegsOf(t.leg),
+          }),
         };
       }
       if (s.type === 'join-failed') {

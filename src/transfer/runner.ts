@@ -37,8 +37,6 @@ export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAt
 class TransferRun {
   private topology: TopologySnapshot | undefined;
   private transfereesGone: AllEnded | undefined;
-  /** Joined: the transferees whose ringback stops once the 200 is out. */
-  private ringbackAfterFinal: string[] = [];
   private readonly marks: ChannelMarks;
 
   constructor(
@@ -224,7 +222,6 @@ class TransferRun {
       return { type: 'join-failed' };
     }
     journal.info('join', { channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
-    this.ringbackAfterFinal = plan.transfereeIds;
     return { type: 'joined' };
   }
 
@@ -263,7 +260,7 @@ class TransferRun {
     const holdCtx = this.holdContext();
     const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
     await Promise.all([
-      stopHold(this.ringbackAfterFinal, holdCtx),
+      stopHold(ending.unholdAfterNotify, holdCtx),
       ...ending.afterNotify.map((id) => this.hangUp(id)),
       (async () => {
         if (!laterGroup) return;

@@ -150,6 +150,7 @@ export class TransferHandler {
     for (const r of planRecovery(channels, bridges, (sourceId) => this.inFlight.has(sourceId))) {
       if (r.kind === 'refer-pending') {
         this.log.warn({ transferId: r.transferId, sourceChannelId: r.sourceId }, 'recovering a transfer left pending by a restart: 503');
+        this.holdWasOurs(r.transferees);
         this.start({
           transferId: r.transferId,
           kind: 'blind',
@@ -186,6 +187,7 @@ export class TransferHandler {
         this.marks.write(r.leg.id, LEG_MARK, '');
         continue;
       }
+      this.holdWasOurs(plan.transfereeIds);
       const leg = this.deps.dialer.adopt(r.leg, r.mark.deadline - Date.now());
       this.log.warn({ transferId: r.transferId, sourceChannelId: r.mark.source, legChannelId: r.leg.id, recovery: r.kind }, 'recovering a transfer interrupted by a restart');
       // Where the leg is, the transfer is: ringing, answered, or joined (only the 200 and the hang-ups left).
@@ -301,6 +303,19 @@ export class TransferHandler {
     };
     log.info({ summary }, `transfer ${outcome.result}`);
     notifyAll(observers, this.log, 'finished', summary);
+  }
+
+  /**
+   * With TRANSFER_HOLD_MODE=moh the transferees of a recovered leg may hear
+   * music the previous process started (the registry that said so died with
+   * it): marked ours again, so that the transfer stops it. Stopping music
+   * that never started does nothing.
+   */
+  private holdWasOurs(transfereeIds: string[]): void {
+    if (this.deps.transfer.holdMode !== 'moh') return;
+    for (const id of transfereeIds) {
+      void this.deps.registry.store.patchChannel(id, { mohByService: true }).catch((err: unknown) => this.log.warn({ err, channelId: id }, 'could not mark the music as ours'));
+    }
   }
 
   /** Steps of no transfer (a REFER refused while shutting down): logged, told to no observer. */

@@ -96,6 +96,27 @@ describe('a transfer survives the death of the service', () => {
     expect(h.emu.channel(legId)?.variables[LEG_MARK] ?? '').toBe('');
   });
 
+  it('blind with TRANSFER_HOLD_MODE=moh, killed while the target rings: she answers, bob hears 100 then 200, alice talks to carol and her music stops', async () => {
+    const { h, kill, restart } = await start({ TRANSFER_HOLD_MODE: 'moh' });
+    const call = await twoPartyCall(h);
+    h.emu.setEndpoint('carol', { kind: 'no-answer' });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => legOf(h.emu)?.state === 'Ringing' && h.emu.channel(call.alice.id)?.mohPlaying === true, 'carol to ring, alice to hear music');
+    const legId = legOf(h.emu)!.id;
+
+    // The music's owner (the first process's registry) dies with it.
+    await kill();
+    const next = await restart();
+    await waitUntil(() => next.logs.lines.some((l) => l.msg === 'recovering a transfer interrupted by a restart'), 'the transfer to be recovered');
+    h.emu.phoneAnswers(legId);
+
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
+    await quiescent(h);
+    expect(membersOf(h, call.bridgeId)).toEqual([call.alice.id, legId].sort());
+    expect(h.emu.channel(call.alice.id)?.mohPlaying).toBe(false);
+  });
+
   it('blind, killed while the target rings, she is busy: bob hears 603, alice is back with bob without ringback', async () => {
     const { h, kill, restart } = await start();
     // Busy only after a while: the service dies and another starts meanwhile.
@@ -214,6 +235,25 @@ describe('a transfer survives the death of the service', () => {
     expect(h.emu.channel(calls.bobFirst.id)).toBeUndefined();
     expect(h.emu.channel(calls.bobConsult.id)).toBeUndefined();
     expect(h.emu.bridge(calls.originalBridge)).toBeUndefined();
+  });
+
+  it('blind, killed after carol joined alice but before the 200: the new service finishes it, bob hears 100 then 200, alice hears no more ringback', async () => {
+    const { h, kill, restart } = await start();
+    const { call, refer, legId } = await bobTransfersAliceToRingingCarol(h, { kind: 'no-answer' });
+    // Asterisk carries the join out at once but answers 300 ms late; the service dies waiting for the answer.
+    h.emu.delayNext({ method: 'POST', path: new RegExp(`^/bridges/${call.bridgeId}/addChannel$`), delayMs: 300, effect: 'on-arrival' });
+    h.emu.phoneAnswers(legId);
+    await waitUntil(() => h.emu.channel(legId)?.bridgeId === call.bridgeId, 'carol to join alice');
+    await kill();
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(true);
+
+    const next = await restart();
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
+    await quiescent(h);
+    expect(membersOf(h, call.bridgeId)).toEqual([call.alice.id, legId].sort());
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+    expect(h.emu.channel(call.bob.id)).toBeUndefined();
   });
 
   it('a transfer that ended normally leaves no mark: a restart afterwards recovers nothing', async () => {

@@ -35,7 +35,7 @@ function refer(destination: string, replaces?: string): ChannelTransferEvent {
 
 const blindLeg: LegPlan = { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['alice'], destination: 'carol', busyIsDecline: true };
 const semiLeg: LegPlan = { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['alice'], replacedId: 'bob-consult', busyIsDecline: false };
-const noEffects = { stopMohOn: [], afterNotify: [], afterEcho: [], destroyBridges: [] };
+const noEffects = { stopMohOn: [], unholdAfterNotify: [], afterNotify: [], afterEcho: [], destroyBridges: [] };
 
 /** Runs stimuli from a transfer, returning every state passed through. */
 function walk(from: Transfer, ...stimuli: Stimulus[]): { states: TransferState[]; last: Transfer } {
@@ -60,7 +60,8 @@ describe('transfer state table', () => {
       const finishing = next(last, { type: 'joined' }).transfer;
       expect(finishing).toEqual({
         state: 'finishing',
-        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', afterNotify: ['bob'] },
+        // The transferee's ringback stops with bob's hangup, once the 200 is out.
+        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', unholdAfterNotify: ['alice'], afterNotify: ['bob'] },
       });
       expect(next(finishing, { type: 'finished', sent: 'sent' }).transfer).toEqual({ state: 'completed' });
     });
@@ -146,7 +147,7 @@ describe('transfer state table', () => {
     it('answered: 200, the transferer after the NOTIFY, the consultation call after the echo', () => {
       expect(next({ state: TransferState.Joining, leg: semiLeg }, { type: 'joined' }).transfer).toEqual({
         state: 'finishing',
-        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', afterNotify: ['bob'], afterEcho: [{ channelId: 'bob-consult' }] },
+        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', unholdAfterNotify: ['alice'], afterNotify: ['bob'], afterEcho: [{ channelId: 'bob-consult' }] },
       });
     });
 
@@ -204,6 +205,7 @@ describe('transfer state table', () => {
           result: 'completed',
           sipfrag: 'channel_answered',
           stopMohOn: ['A'],
+          unholdAfterNotify: [],
           afterNotify: [],
           afterEcho: [{ channelId: 'D', bridgeId: 'bridge2' }, { channelId: 'B' }],
           destroyBridges: ['bridge1'],
