@@ -71,6 +71,7 @@ scenarios(
     let service: ServiceProcess | undefined;
     let proxy: TcpProxy | undefined;
     let ear: RtpListener | undefined;
+    let closeEars: (() => Promise<unknown>) | undefined;
     const explain = () => `${ctx.explain()}\n${service?.tail() ?? ''}`;
 
     /** Starts the service and waits until GET /readyz says ready. */
@@ -120,13 +121,20 @@ scenarios(
 
     /**
      * SIGKILL, then a new process: resolves once it has recovered the
-     * transfer in flight. `whileDown` runs between the two.
+     * transfer in flight (logging `recovered`: a transfer with nothing left
+     * placed for it is "left pending", and ends 503). `whileDown` runs
+     * between the two.
      */
-    async function killAndStartAgain(first: ServiceProcess, extra: Record<string, string>, whileDown?: () => Promise<void>): Promise<void> {
+    async function killAndStartAgain(
+      first: ServiceProcess,
+      extra: Record<string, string>,
+      whileDown?: () => Promise<void>,
+      recovered = 'recovering a transfer interrupted by a restart',
+    ): Promise<void> {
       await first.kill();
       await whileDown?.();
       const second = await startService(ctx.t.ariUrl, extra);
-      await until('the transfer to be recovered', () => second.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+      await until('the transfer to be recovered', () => second.messages().includes(recovered), 10_000, explain);
     }
 
     /**
@@ -193,12 +201,27 @@ scenarios(
       return { ...phones, aliceBridge: id, aliceChannel: aliceChannel!.id, bobChannel: others[0]! };
     }
 
+    /**
+     * bob's first call talks to alice; his second rings carol (3 s), and bob
+     * REFERs alice to it on its 180: resolves with alice's bridge and bob's
+     * first channel once alice and bob share a bridge, before carol answers.
+     */
+    async function semiAttendedCallUp() {
+      const call = await semiAttendedCall(ctx, { answer: '200', ringMs: 3000 });
+      closeEars = call.closeEars;
+      await until('alice and bob to share a bridge', async () => (await ari.bridgedPhones()).some((p) => p.join() === '1001,1002'), 15_000, explain);
+      const { id, others } = await bridgeOf('1001');
+      return { ...call, aliceBridge: id, bobFirstChannel: others[0]! };
+    }
+
     // Registered after the harness's own: runs before it (hooks unwind), so
     // no service of ours is left running, passed or failed.
     afterEach(async () => {
       await service?.kill();
       await proxy?.close();
       await ear?.close();
+      await closeEars?.();
+      closeEars = undefined;
       service = undefined;
       proxy = undefined;
       ear = undefined;
@@ -375,6 +398,100 @@ scenarios(
       });
       await until("bob's call to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
       await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('semi-attended, SIGKILL in "joining" (carol answered, her leg not yet in alice\'s bridge), the service started again: it joins her, bob hears 100 then 200, alice talks to carol, bob\'s calls are gone', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const { alice, bobFirst, bobConsult, carol, aliceBridge, bobFirstChannel } = await semiAttendedCallUp();
+      // The request that ends "joining": carol's leg (bob's consultation call's, taken over) into alice's bridge.
+      const join = holdBack(link, new RegExp(`^POST /ari/bridges/${literally(aliceBridge)}/addChannel`, 'm'));
+      await until(
+        "carol to answer, her leg's join to be held back",
+        async () => join.caught && (await ari.channelsOf('1003'))[0]?.state === 'Up' && (await markOf(bobFirstChannel, 'ARI_TRANSFER')).includes('"leg"'),
+        15_000,
+        explain,
+      );
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        // Killed with carol answered and in no bridge: alice still with bob.
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+        expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Up']);
+        expect(receivedSipfrags(bobFirst.messages())).toEqual([100]);
+      });
+
+      expect(await exitOf(bobFirst, 30_000)).toBe(0);
+      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+      expect(await exitOf(bobConsult, 10_000)).toBe(0);
+      expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
+      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('semi-attended, SIGKILL in "finishing" (carol joined alice, the 200 not yet sent), the service started again: bob hears 100 then 200, alice talks to carol, bob\'s calls are gone', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const { alice, bobFirst, bobConsult, carol, bobFirstChannel } = await semiAttendedCallUp();
+      // The request that ends "finishing": the 200 sipfrag.
+      const final = holdBack(link, new RegExp(`^POST /ari/channels/${literally(bobFirstChannel)}/transfer_progress\\?states=channel_answered`, 'm'));
+      await until('the 200 to be held back', async () => final.caught, 15_000, explain);
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        // Killed after the join: carol with alice (and bob's first call, not yet hung up).
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002', '1003']]);
+        expect(receivedSipfrags(bobFirst.messages())).toEqual([100]);
+      });
+
+      expect(await exitOf(bobFirst, 30_000)).toBe(0);
+      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+      expect(await exitOf(bobConsult, 10_000)).toBe(0);
+      expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
+      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('blind, SIGKILL in "unwinding" (carol busy, alice\'s ringback not yet stopped, the final NOTIFY not yet sent), the service started again: bob hears 100 then 503, alice is back with bob and hears no ringback, nothing rings', async () => {
+      const { s: first, link } = await startBehindHold({ TRANSFER_TIMEOUT: '30' });
+      const aliceEar = (ear = await RtpListener.open());
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_busy.xml', undefined, aliceEar);
+      // bob REFERs 1.5 s after his answer: time to arm the hold once the
+      // routed call has stopped alice's ringback for its own answer.
+      await until(
+        "alice and bob to talk, her call's ringback stopped",
+        async () => JSON.stringify(await ari.bridgedPhones()) === '[["1001","1002"]]' && (await first.ariRequests('channels.ringStop')) >= 1,
+        15_000,
+        explain,
+      );
+      const [aliceChannel] = await ari.channelsOf('1001');
+      // The request "unwinding" makes before the final sipfrag: alice's ringback stopped.
+      const unwind = holdBack(link, new RegExp(`^DELETE /ari/channels/${literally(aliceChannel!.id)}/ring`, 'm'));
+      await until('the ringback stop to be held back', async () => unwind.caught, 15_000, explain);
+      expect(await exitOf(carol, 10_000)).toBe(0);
+      const killed = Date.now();
+
+      await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' }, async () => {
+        expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+        expect(await ari.channelsOf('1003')).toEqual([]);
+        expect(receivedSipfrags(bob.messages())).toEqual([100]);
+      }, 'recovering a transfer left pending by a restart: 503');
+
+      // carol's leg is gone: the new process finds a REFER with nothing
+      // placed for it, stops the ringback and ends it with a terminating 503.
+      await until('bob to hear the final NOTIFY', () => receivedSipfrags(bob.messages()).length === 2, 15_000, explain);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 503]);
+      const recovered = Date.now();
+      expect(await ari.bridgedPhones()).toEqual([['1001', '1002']]);
+      expect(await ari.channelsOf('1003')).toEqual([]);
+      await sleep(6500); // a whole cadence of the ringback (2 s of tone, 4 s of silence)
+      expect({ beforeTheKill: tones(aliceEar.heard(killed - 3000, killed)), afterwards: tones(aliceEar.heard(recovered + 500)) }).toEqual({
+        beforeTheKill: 'ringback',
+        afterwards: 'silence',
+      });
+
+      // The new process took the routed call over: alice hangs up, it ends the call for bob.
+      await ctx.hangUp('1001');
+      await until('the service to end the call', async () => (await ari.bridges()).length === 0 && (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      expect(await exitOf(alice, 10_000)).toBe(0);
+      expect(await exitOf(bob, 10_000)).toBe(0);
+      await ctx.expectNothingLeft();
     });
 
     it('SIGKILL before anything was dialled (the policy webhook still deciding), the service started again: bob hears 100 then 503, alice stays with bob', async () => {
