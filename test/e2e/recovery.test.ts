@@ -75,19 +75,32 @@ async function bobTransfersAliceToRingingCarol(h: Harness, carol: EndpointBehavi
   return { call, refer, legId: legOf(h.emu)!.id };
 }
 
+type Restarted = Awaited<ReturnType<Awaited<ReturnType<typeof start>>['restart']>>;
+
+/** Kills the first service, starts another, resolves once it has recovered the transfer in flight. */
+async function killAndRecover(h: Harness, kill: () => Promise<void>, restart: () => Promise<Restarted>): Promise<Restarted> {
+  await kill();
+  const next = await restart();
+  await waitUntil(() => next.logs.lines.some((l) => l.msg === 'recovering a transfer interrupted by a restart'), 'the transfer to be recovered');
+  return next;
+}
+
+/** The recovered transfer finished, and Asterisk is quiet. */
+async function recoveredFinished(h: Harness, next: Restarted): Promise<void> {
+  await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
+  await quiescent(h);
+}
+
 describe('a transfer survives the death of the service', () => {
   it('blind, killed while the target rings: the new service waits for her; she answers, bob hears 100 then 200, alice talks to carol', async () => {
     const { h, kill, restart } = await start();
     const { call, refer, legId } = await bobTransfersAliceToRingingCarol(h, { kind: 'no-answer' });
 
-    await kill();
-    const next = await restart();
-    await waitUntil(() => next.logs.lines.some((l) => l.msg === 'recovering a transfer interrupted by a restart'), 'the transfer to be recovered');
+    const next = await killAndRecover(h, kill, restart);
     h.emu.phoneAnswers(legId);
 
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
-    await quiescent(h);
+    await recoveredFinished(h, next);
     expect(next.finished[0]).toMatchObject({ result: 'completed', sipfrags: [100, 200] });
     expect(membersOf(h, call.bridgeId)).toEqual([call.alice.id, legId].sort());
     expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
@@ -105,14 +118,11 @@ describe('a transfer survives the death of the service', () => {
     const legId = legOf(h.emu)!.id;
 
     // The music's owner (the first process's registry) dies with it.
-    await kill();
-    const next = await restart();
-    await waitUntil(() => next.logs.lines.some((l) => l.msg === 'recovering a transfer interrupted by a restart'), 'the transfer to be recovered');
+    const next = await killAndRecover(h, kill, restart);
     h.emu.phoneAnswers(legId);
 
     expect(await refer.waitForTermination()).toEqual([100, 200]);
-    await waitUntil(() => next.finished.length === 1, 'the recovered transfer to finish');
-    await quiescent(h);
+    await recoveredFinished(h, next);
     expect(membersOf(h, call.bridgeId)).toEqual([call.alice.id, legId].sort());
     expect(h.emu.channel(call.alice.id)?.mohPlaying).toBe(false);
   });

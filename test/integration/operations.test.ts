@@ -214,6 +214,16 @@ scenarios(
       return { ...call, aliceBridge: id, bobFirstChannel: others[0]! };
     }
 
+    /** A recovered semi-attended transfer's one outcome: 100 then 200, the consultation call 603, bob's calls gone, alice with carol. */
+    async function semiAttendedDone({ alice, bobFirst, bobConsult, carol }: Pick<Awaited<ReturnType<typeof semiAttendedCallUp>>, 'alice' | 'bobFirst' | 'bobConsult' | 'carol'>) {
+      expect(await exitOf(bobFirst, 30_000)).toBe(0);
+      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+      expect(await exitOf(bobConsult, 10_000)).toBe(0);
+      expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
+      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    }
+
     // Registered after the harness's own: runs before it (hooks unwind), so
     // no service of ours is left running, passed or failed.
     afterEach(async () => {
@@ -419,12 +429,7 @@ scenarios(
         expect(receivedSipfrags(bobFirst.messages())).toEqual([100]);
       });
 
-      expect(await exitOf(bobFirst, 30_000)).toBe(0);
-      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
-      expect(await exitOf(bobConsult, 10_000)).toBe(0);
-      expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
-      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
-      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+      await semiAttendedDone({ alice, bobFirst, bobConsult, carol });
     });
 
     it('semi-attended, SIGKILL in "finishing" (carol joined alice, the 200 not yet sent), the service started again: bob hears 100 then 200, alice talks to carol, bob\'s calls are gone', async () => {
@@ -440,12 +445,7 @@ scenarios(
         expect(receivedSipfrags(bobFirst.messages())).toEqual([100]);
       });
 
-      expect(await exitOf(bobFirst, 30_000)).toBe(0);
-      expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
-      expect(await exitOf(bobConsult, 10_000)).toBe(0);
-      expect(inviteResponses(bobConsult.messages())).toEqual([100, 180, 603]);
-      await until("bob's calls to be gone", async () => (await ari.channelsOf('1002')).length === 0, 10_000, explain);
-      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+      await semiAttendedDone({ alice, bobFirst, bobConsult, carol });
     });
 
     it('blind, SIGKILL in "unwinding" (carol busy, alice\'s ringback not yet stopped, the final NOTIFY not yet sent), the service started again: bob hears 100 then 503, alice is back with bob and hears no ringback, nothing rings', async () => {

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AriError } from '../../src/ari/errors.js';
 import { AriRestClient } from '../../src/ari/rest-client.js';
+import { ariFailure } from '../helpers/ari-failure.js';
 
 // A loopback HTTP server that answers as a route table says.
 type Answer = { status: number; body?: unknown; delayMs?: number };
@@ -28,15 +28,6 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 const client = () => new AriRestClient({ url, username: 'asterisk', password: 'pw-never-logged', timeoutMs: 200 });
 
-async function failure(p: Promise<unknown>): Promise<AriError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AriError);
-  return err as AriError;
-}
-
 describe('AriRestClient', () => {
   it('sends Basic credentials in the header and the operation parameters in the query', async () => {
     routes.set('POST /ari/channels/c%2F1/transfer_progress', { status: 204 });
@@ -50,24 +41,24 @@ describe('AriRestClient', () => {
     routes.set('POST /ari/channels/gone/transfer_progress', { status: 404, body: { message: 'Channel not found' } });
     routes.set('POST /ari/channels/left/transfer_progress', { status: 409, body: { message: 'Channel not in a Stasis application' } });
     routes.set('POST /ari/channels/bad/transfer_progress', { status: 400, body: { message: 'Invalid states value' } });
-    const gone = await failure(client().transferProgress('gone', 'channel_answered'));
+    const gone = await ariFailure(client().transferProgress('gone', 'channel_answered'));
     expect([gone.status, gone.detail, gone.kind, gone.isNotFound]).toEqual([404, 'Channel not found', 'http', true]);
-    const left = await failure(client().transferProgress('left', 'channel_answered'));
+    const left = await ariFailure(client().transferProgress('left', 'channel_answered'));
     expect([left.status, left.detail, left.isNotFound]).toEqual([409, 'Channel not in a Stasis application', false]);
-    const bad = await failure(client().transferProgress('bad', 'channel_answered'));
+    const bad = await ariFailure(client().transferProgress('bad', 'channel_answered'));
     expect(bad.message).toBe('channels.transferProgress failed: 400 Invalid states value');
   });
 
   it('turns a slow answer into a timeout error', async () => {
     routes.set('GET /ari/channels', { status: 200, body: [], delayMs: 1000 });
-    const err = await failure(client().listChannels());
+    const err = await ariFailure(client().listChannels());
     expect(err.kind).toBe('timeout');
     expect(err.operation).toBe('channels.list');
   });
 
   it('turns a refused connection into a network error without credentials in it', async () => {
     const dead = new AriRestClient({ url: 'http://127.0.0.1:1', username: 'asterisk', password: 'pw-never-logged', timeoutMs: 500 });
-    const err = await failure(dead.listBridges());
+    const err = await ariFailure(dead.listBridges());
     expect(err.kind).toBe('network');
     expect(err.detail).toBe('ECONNREFUSED');
     expect(JSON.stringify({ ...err, message: err.message })).not.toContain('pw-never-logged');

@@ -5,9 +5,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { AriError } from '../../src/ari/errors.js';
 import { AriEventStream } from '../../src/ari/event-stream.js';
 import { AriRestClient } from '../../src/ari/rest-client.js';
+import { ariFailure } from '../helpers/ari-failure.js';
 import { WebSocketRest } from '../../src/ari/ws-rest.js';
 import { createLogger } from '../../src/logger.js';
 
@@ -80,15 +80,6 @@ async function until(check: () => boolean): Promise<void> {
   expect(check()).toBe(true);
 }
 
-async function failure(p: Promise<unknown>): Promise<AriError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AriError);
-  return err as AriError;
-}
-
 describe('REST over the events WebSocket', () => {
   it('probes each new connection, then sends requests on it: uri without a leading slash, query strings, JSON body', async () => {
     const { webSocket, rest, stream } = await connect();
@@ -119,7 +110,7 @@ describe('REST over the events WebSocket', () => {
     const { webSocket, rest, stream } = await connect();
     await until(() => webSocket.available);
     answer = (f) => (f.uri === 'channels/gone/answer' ? { status: 404, reason: 'Not Found', body: { message: 'Channel not found' } } : { status: 204, reason: 'No Content' });
-    const err = await failure(rest.answer('gone'));
+    const err = await ariFailure(rest.answer('gone'));
     expect([err.operation, err.kind, err.status, err.detail]).toEqual(['channels.answer', 'http', 404, 'Channel not found']);
     await expect(rest.hangup('there')).resolves.toBeUndefined();
     await stream.stop();
@@ -139,7 +130,7 @@ describe('REST over the events WebSocket', () => {
     const { webSocket, rest, stream } = await connect();
     await until(() => webSocket.available);
     answer = () => 'silence';
-    const timedOut = await failure(rest.getChannel('slow'));
+    const timedOut = await ariFailure(rest.getChannel('slow'));
     expect([timedOut.kind, timedOut.operation]).toEqual(['timeout', 'channels.get']);
     expect(webSocket.available).toBe(false);
     await expect(rest.listChannels()).resolves.toEqual([]);
@@ -152,7 +143,7 @@ describe('REST over the events WebSocket', () => {
     const { webSocket, rest, stream } = await connect();
     await until(() => webSocket.available);
     answer = () => 'silence';
-    const inFlight = failure(rest.getChannel('lost'));
+    const inFlight = ariFailure(rest.getChannel('lost'));
     await until(() => frames.some((f) => f.uri === 'channels/lost'));
     for (const s of serverSockets) s.terminate();
     const lost = await inFlight;
