@@ -8,7 +8,7 @@
 //   calls/, transfer/                        never import each other
 //   legs/                                    dialling, watching, hanging up legs
 //   registry/
-//   ari/
+//   ari/, redis/                             the connections to Asterisk and to Redis
 //   config.ts, logger.ts, regex-list.ts, untrusted-text.ts
 //
 // A layer may import itself and the layers listed for it below; type-only
@@ -17,6 +17,7 @@
 const LAYERS = {
   foundation: '^src/(config|logger|regex-list|untrusted-text)\\.ts$',
   ari: '^src/ari/',
+  redis: '^src/redis/',
   registry: '^src/registry/',
   legs: '^src/legs/',
   calls: '^src/calls/',
@@ -30,14 +31,15 @@ const LAYERS = {
 const MAY_IMPORT = {
   foundation: [],
   ari: ['foundation'],
-  registry: ['foundation', 'ari'],
+  redis: ['foundation'],
+  registry: ['foundation', 'ari', 'redis'],
   legs: ['foundation', 'ari', 'registry'],
   calls: ['foundation', 'ari', 'registry', 'legs'],
   transfer: ['foundation', 'ari', 'registry', 'legs'],
   observers: ['foundation', 'ari', 'registry', 'legs', 'calls', 'transfer'],
   http: ['foundation', 'ari', 'registry', 'legs', 'calls', 'transfer', 'observers'],
-  service: ['foundation', 'ari', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http'],
-  main: ['foundation', 'ari', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http', 'service'],
+  service: ['foundation', 'ari', 'redis', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http'],
+  main: ['foundation', 'ari', 'redis', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http', 'service'],
 };
 
 const paths = (layer) => [LAYERS[layer]].flat();

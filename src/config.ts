@@ -24,6 +24,23 @@ export interface AriConfig {
 export type RestTransport = 'websocket' | 'http';
 
 export type RoutingMode = 'dial' | 'none';
+export type RegistryKind = 'memory' | 'redis';
+
+export interface RedisConfig {
+  url: string;
+  /** Every key starts with it, so several platforms can share one Redis. */
+  keyPrefix: string;
+  /** How long a node's entries outlive its last heartbeat. */
+  ttlMs: number;
+}
+
+export interface RegistryConfig {
+  kind: RegistryKind;
+  /** The Asterisk node this instance serves: its entries in the shared registry are filed under it. */
+  node: string;
+  /** Set when kind is redis. */
+  redis: RedisConfig | undefined;
+}
 export type HoldMode = 'ring' | 'moh';
 export type CallerIdMode = 'transferee' | 'transferer' | 'none';
 
@@ -61,6 +78,7 @@ export interface WebhookConfig {
 
 export interface Config {
   ari: AriConfig;
+  registry: RegistryConfig;
   http: HttpConfig;
   webhooks: WebhookConfig;
   shutdownGraceMs: number;
@@ -142,6 +160,10 @@ const ariUrl = z
   // Accept "http://host:8088", "http://host:8088/" and "http://host:8088/ari".
   .transform((u) => u.origin + u.pathname.replace(/\/+$/, '').replace(/\/ari$/, ''));
 
+const redisUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && /^rediss?:$/.test(new URL(v).protocol), 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379');
+
 // A host name or an IP address; an IPv6 address may be written in brackets,
 // as in a URL ([::1]): the brackets are dropped, since listen() wants none.
 const httpHost = z
@@ -172,6 +194,12 @@ const envSchema = z.object({
   ARI_REQUEST_TIMEOUT_MS: milliseconds(100, 60_000).default(5_000),
   ARI_RECONNECT_MAX_MS: milliseconds(100, 300_000).default(10_000),
   ARI_REST_TRANSPORT: z.enum(['websocket', 'http'], { error: 'must be websocket or http' }).default('websocket'),
+  REGISTRY: z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory'),
+  REDIS_URL: redisUrl.optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, . _ : -').default('ari-transfer'),
+  REDIS_TTL: seconds(3, 3600).prefault('30'),
+  // Default: the host and port of ARI_URL (see loadConfig).
+  ASTERISK_NODE: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, . _ : -').optional(),
   ROUTING: z.enum(['dial', 'none'], { error: 'must be dial or none' }).default('dial'),
   ROUTING_TIMEOUT: seconds(1, 600).prefault('60'),
   MOH_CLASS: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a musiconhold.conf class name').default('default'),
@@ -221,7 +249,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((e.TRANSFER_EVENT_HOOK || e.TRANSFER_ACTION_HOOK) && !e.WEBHOOK_SECRET) {
     throw new ConfigError(['WEBHOOK_SECRET is required when TRANSFER_EVENT_HOOK or TRANSFER_ACTION_HOOK is set (webhook bodies are signed)']);
   }
+  if (e.REGISTRY === 'redis' && !e.REDIS_URL) throw new ConfigError(['REDIS_URL is required when REGISTRY=redis']);
+  if (e.REGISTRY === 'memory' && e.REDIS_URL) {
+    throw new ConfigError(['REDIS_URL is set but REGISTRY is memory: set REGISTRY=redis to share the registry, or unset REDIS_URL']);
+  }
   return {
+    registry: {
+      kind: e.REGISTRY,
+      node: e.ASTERISK_NODE ?? new URL(e.ARI_URL).host,
+      redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, ttlMs: e.REDIS_TTL } : undefined,
+    },
     ari: {
       url: e.ARI_URL,
       username: e.ARI_USERNAME,
@@ -299,6 +336,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const hookUrl = (u: string | undefined) => (u ? new URL(u).origin + new URL(u).pathname : undefined);
   return {
     ari: { ...config.ari, password: '[redacted]' },
+    registry: { ...config.registry, redis: config.registry.redis && { ...config.registry.redis, url: redactUrl(config.registry.redis.url) } },
     http: { ...config.http, token: config.http.token ? '[redacted]' : undefined },
     webhooks: {
       ...config.webhooks,
@@ -321,4 +359,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
     },
     logLevel: config.logLevel,
   };
+}
+
+/** A URL without its password (a Redis URL may carry one). */
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = 'redacted';
+  return u.toString();
 }

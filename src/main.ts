@@ -2,6 +2,7 @@
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { HttpListenError, startHttpServer, type HttpServer } from './http/server.js';
 import { createLogger } from './logger.js';
+import { probeRedis, RedisUnreachableError } from './redis/connection.js';
 import { TransferService } from './service.js';
 
 /** Exit code for bad configuration, distinct from crashes (1). */
@@ -19,6 +20,18 @@ async function main(): Promise<void> {
 
   const log = createLogger(config.logLevel);
   log.info({ config: describeConfig(config) }, 'configuration loaded');
+  // A shared registry that cannot be reached at start is a set-up error:
+  // say so and stop, rather than run as a node nobody else can see.
+  if (config.registry.redis) {
+    try {
+      await probeRedis(config.registry.redis.url);
+    } catch (err) {
+      if (!(err instanceof RedisUnreachableError)) throw err;
+      log.fatal({ code: err.code, endpoint: err.url }, `${err.message} (REDIS_URL, REGISTRY=redis)`);
+      process.stderr.write(`ari-transfer: ${err.message} (REDIS_URL, REGISTRY=redis)\n`);
+      process.exit(EXIT_CONFIG);
+    }
+  }
   const service = new TransferService(config, log);
 
   // The API listens before the service connects: an instance that cannot

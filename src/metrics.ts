@@ -12,6 +12,8 @@ import type { TransferObserver, TransferSummary } from './transfer/observer.js';
 export interface MetricSources {
   registryCounts(): Promise<RegistryCounts>;
   transfersInFlight(): number;
+  /** With REGISTRY=redis: whether this node's entries in Redis are current. */
+  sharedRegistryUp?(): boolean | undefined;
 }
 
 const KINDS: readonly TransferKind[] = ['attended', 'blind'];
@@ -87,6 +89,15 @@ export class Metrics implements TransferObserver {
       collect() {
         const s = sources();
         if (s) this.set(s.transfersInFlight());
+      },
+    });
+    new Gauge({
+      name: 'ari_transfer_shared_registry_up',
+      help: 'With REGISTRY=redis: 1 while this node is published to Redis and current, else 0 (absent with the memory registry).',
+      registers: [this.registry],
+      collect() {
+        const up = sources()?.sharedRegistryUp?.();
+        if (up !== undefined) this.set(up ? 1 : 0);
       },
     });
     // Every combination exists from the start, so that rate() sees the first one.

@@ -16,7 +16,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { CallRegistry } from './registry/call-registry.js';
-import { MemoryRegistryStore } from './registry/memory-store.js';
+import { openRegistryStore, type OpenedStore } from './registry/open-store.js';
 import { ResyncLoop } from './registry/resync-loop.js';
 import type { RegistryStore } from './registry/types.js';
 import { TransferHistory } from './transfer/history.js';
@@ -55,6 +55,7 @@ export class TransferService {
   private readonly watch = new ChannelEndWatch();
   private readonly events: EventStream;
   private readonly sync: ResyncLoop;
+  private readonly opened: OpenedStore | undefined;
   private readonly log: Logger;
   private queue: Promise<void> = Promise.resolve();
   private connections = 0;
@@ -76,7 +77,8 @@ export class TransferService {
       observer: (r) => metrics.ariRequest(r),
       ...(webSocketRest ? { webSocket: webSocketRest } : {}),
     });
-    this.registry = new CallRegistry(options.store ?? new MemoryRegistryStore(), this.rest, logger);
+    this.opened = options.store ? undefined : openRegistryStore(config.registry, logger);
+    this.registry = new CallRegistry(options.store ?? this.opened!.store, this.rest, logger);
     this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
     const sound = new ChannelSound(this.rest.overHttp());
     const policy = new DestinationPolicy(
@@ -127,6 +129,7 @@ export class TransferService {
     this.metrics.track({
       registryCounts: () => this.registry.store.counts(),
       transfersInFlight: () => this.transfers.activeCount,
+      sharedRegistryUp: () => (this.opened?.shared ? this.opened.shared.state === 'up' : undefined),
     });
     // With ROUTING=none the calls, and what the parties hear, are another application's.
     this.hold = config.routing === 'dial' ? new HoldMusic({ sound, registry: this.registry, mohClass: config.mohClass, logger }) : undefined;
@@ -169,6 +172,8 @@ export class TransferService {
     if (!this.events.connected) return 'not connected to the ARI events WebSocket';
     if (this.sync.state === 'retry-wait') return 'registry resync from ARI failed; retrying';
     if (this.sync.state !== 'synced') return 'registry not yet synced from ARI';
+    const shared = this.opened?.shared;
+    if (shared && shared.state !== 'up') return 'the shared registry (Redis) is unreachable or not yet published: cross-node look-ups fail';
     return undefined;
   }
 
@@ -189,6 +194,7 @@ export class TransferService {
     this.sync.stop();
     await this.events.stop();
     await this.queue;
+    await this.opened?.close();
     // The last transfers' results get their own grace period to be delivered.
     await this.webhooks.close(graceMs);
     this.log.info({ unfinished }, 'stopped');

@@ -109,6 +109,31 @@ export class MemoryRegistryStore implements RegistryStore {
     return { channels: this.channels.size, bridges: this.bridges.size, callIds: this.byCallId.size };
   }
 
+  // Synchronous reads, for a store built on this one (shared-store.ts) that
+  // must read the state as it is at the moment of a write.
+  peekChannel(id: string): ChannelRecord | undefined {
+    const record = this.channels.get(id);
+    return record && { ...record };
+  }
+
+  peekBridge(id: string): BridgeRecord | undefined {
+    const record = this.bridges.get(id);
+    return record && { ...record, channelIds: [...record.channelIds] };
+  }
+
+  /** Ids of the channels carrying this Call-ID. */
+  peekCallId(callId: string): string[] {
+    return [...(this.byCallId.get(callId) ?? [])];
+  }
+
+  peekAll(): { channels: ChannelRecord[]; bridges: BridgeRecord[]; callIds: Map<string, string[]> } {
+    return {
+      channels: [...this.channels.values()].map((c) => ({ ...c })),
+      bridges: [...this.bridges.values()].map((b) => ({ ...b, channelIds: [...b.channelIds] })),
+      callIds: new Map([...this.byCallId].map(([callId, ids]) => [callId, [...ids]])),
+    };
+  }
+
   private index(record: ChannelRecord) {
     if (!record.callId) return;
     let ids = this.byCallId.get(record.callId);

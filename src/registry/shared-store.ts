@@ -1,0 +1,258 @@
+// The registry store for REGISTRY=redis: this node's channels, bridges and
+// Call-ID index kept in memory, as with the memory store, and published to
+// Redis as they change, for the other nodes' look-ups.
+//
+// One active instance writes a node's entries (the lease sees to that), so
+// the copy in memory is the truth and Redis a mirror of it: reads never wait
+// on Redis, and a write is sent without being awaited (commands on one
+// connection arrive in order). When Redis is lost, writes are dropped and
+// the whole node is published again once it is back (a new "generation").
+//
+//   down --ready--> publishing --ok--> up --a write fails / lost--> down
+//                        |fails (retried by the heartbeat)
+//                        v
+//                      down
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { MemoryRegistryStore, type MemoryStoreOptions } from './memory-store.js';
+import { nodeKeys, nodesKey, type NodeKeys } from './redis-keys.js';
+import type { BridgeRecord, ChannelRecord, RegistryCounts, RegistryStore } from './types.js';
+
+export type MirrorState = 'down' | 'publishing' | 'up';
+
+/**
+ * A field no SIP Call-ID or ARI id can be (a space is not allowed in
+ * either): it keeps each hash in existence while the node has nothing in
+ * it, so the heartbeat's PEXPIRE always finds the key.
+ */
+export const NODE_FIELD = ' node';
+
+export interface SharedStoreOptions extends MemoryStoreOptions {
+  redis: Redis;
+  keyPrefix: string;
+  node: string;
+  /** A node's entries expire this long after its last heartbeat. */
+  ttlMs: number;
+  logger: Logger;
+}
+
+export class SharedRegistryStore implements RegistryStore {
+  private readonly local: MemoryRegistryStore;
+  private readonly redis: Redis;
+  private readonly keys: NodeKeys;
+  private readonly nodes: string;
+  private readonly node: string;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private current: MirrorState = 'down';
+  /** Bumped by every full publish: a failure of an older write is already covered. */
+  private generation = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(options: SharedStoreOptions) {
+    this.local = new MemoryRegistryStore(options);
+    this.redis = options.redis;
+    this.node = options.node;
+    this.keys = nodeKeys(options.keyPrefix, options.node);
+    this.nodes = nodesKey(options.keyPrefix);
+    this.ttlMs = options.ttlMs;
+    this.now = options.now ?? Date.now;
+    this.log = options.logger.child({ component: 'shared-registry', node: options.node });
+  }
+
+  get state(): MirrorState {
+    return this.current;
+  }
+
+  /** The connection is ready: publish everything, then keep it alive. */
+  connected(): void {
+    this.publishAll();
+    if (!this.heartbeat) {
+      this.heartbeat = setInterval(() => this.beat(), Math.max(100, Math.floor(this.ttlMs / 3)));
+      this.heartbeat.unref();
+    }
+  }
+
+  /** The connection was lost: writes are dropped until it is back. */
+  disconnected(): void {
+    this.markDown('connection lost');
+  }
+
+  /** Stops the heartbeat; the entries expire unless another instance takes the node over. */
+  close(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  // Reads: from memory.
+  getChannel(id: string) {
+    return this.local.getChannel(id);
+  }
+  getBridge(id: string) {
+    return this.local.getBridge(id);
+  }
+  channelsByCallId(callId: string) {
+    return this.local.channelsByCallId(callId);
+  }
+  recentlyEnded(id: string) {
+    return this.local.recentlyEnded(id);
+  }
+  listChannels() {
+    return this.local.listChannels();
+  }
+  listBridges() {
+    return this.local.listBridges();
+  }
+  counts(): Promise<RegistryCounts> {
+    return this.local.counts();
+  }
+
+  // Writes: to memory, then to Redis.
+  async putChannel(record: ChannelRecord) {
+    const before = this.local.peekChannel(record.id)?.callId;
+    await this.local.putChannel(record);
+    this.publishChannel(record.id, before);
+  }
+
+  async updateChannel(id: string, update: (previous: ChannelRecord | undefined) => ChannelRecord) {
+    const before = this.local.peekChannel(id)?.callId;
+    await this.local.updateChannel(id, update);
+    this.publishChannel(id, before);
+  }
+
+  async patchChannel(id: string, patch: Partial<Omit<ChannelRecord, 'id'>>) {
+    const before = this.local.peekChannel(id)?.callId;
+    await this.local.patchChannel(id, patch);
+    this.publishChannel(id, before);
+  }
+
+  async removeChannel(id: string) {
+    const before = this.local.peekChannel(id)?.callId;
+    await this.local.removeChannel(id);
+    this.publishChannel(id, before);
+  }
+
+  async putBridge(record: BridgeRecord) {
+    await this.local.putBridge(record);
+    this.publishBridge(record.id);
+  }
+
+  async removeBridge(id: string) {
+    await this.local.removeBridge(id);
+    this.publishBridge(id);
+  }
+
+  async replaceAll(channels: ChannelRecord[], bridges: BridgeRecord[]) {
+    await this.local.replaceAll(channels, bridges);
+    this.publishAll();
+  }
+
+  // The state as it is now is what is sent (not the write that led to it),
+  // so the last command for a key always carries its latest value.
+  private publishChannel(id: string, callIdBefore: string | undefined): void {
+    if (this.current === 'down') return;
+    const record = this.local.peekChannel(id);
+    const ops = this.redis.multi();
+    if (record) ops.hset(this.keys.channels, id, JSON.stringify(record));
+    else ops.hdel(this.keys.channels, id);
+    for (const callId of new Set([callIdBefore, record?.callId])) {
+      if (!callId) continue;
+      const ids = this.local.peekCallId(callId);
+      if (ids.length) ops.hset(this.keys.callIds, callId, JSON.stringify(ids));
+      else ops.hdel(this.keys.callIds, callId);
+    }
+    this.send(ops);
+  }
+
+  private publishBridge(id: string): void {
+    if (this.current === 'down') return;
+    const record = this.local.peekBridge(id);
+    if (record) this.send(this.redis.multi().hset(this.keys.bridges, id, JSON.stringify(record)));
+    else this.send(this.redis.multi().hdel(this.keys.bridges, id));
+  }
+
+  /** Replaces this node's entries in Redis with the ones in memory, as one transaction. */
+  private publishAll(): void {
+    if (this.redis.status !== 'ready') return;
+    this.current = 'publishing';
+    const generation = ++this.generation;
+    const { channels, bridges, callIds } = this.local.peekAll();
+    const stamp = JSON.stringify({ node: this.node, publishedAt: this.now() });
+    const ops = this.redis
+      .multi()
+      .del(this.keys.channels, this.keys.bridges, this.keys.callIds)
+      .hset(this.keys.channels, NODE_FIELD, stamp, ...channels.flatMap((c) => [c.id, JSON.stringify(c)]))
+      .hset(this.keys.bridges, NODE_FIELD, stamp, ...bridges.flatMap((b) => [b.id, JSON.stringify(b)]))
+      .hset(this.keys.callIds, NODE_FIELD, stamp, ...[...callIds].flatMap(([callId, ids]) => [callId, JSON.stringify(ids)]));
+    this.expire(ops);
+    // Writes made from now on queue behind this transaction on the connection.
+    ops.exec().then(
+      (results) => {
+        const failed = results?.find(([err]) => err)?.[0];
+        if (failed) throw failed;
+        if (generation !== this.generation || this.current !== 'publishing') return;
+        this.current = 'up';
+        this.log.info({ channels: channels.length, bridges: bridges.length }, 'published this node to the shared registry');
+      },
+      (err: unknown) => {
+        if (generation === this.generation) this.markDown(`publishing failed: ${String(err)}`);
+      },
+    );
+  }
+
+  private send(ops: ReturnType<Redis['multi']>): void {
+    const generation = this.generation;
+    ops.exec().then(
+      (results) => {
+        const failed = results?.find(([err]) => err)?.[0];
+        if (failed && generation === this.generation) this.markDown(`a write failed: ${failed.message}`);
+      },
+      (err: unknown) => {
+        if (generation === this.generation) this.markDown(`a write failed: ${String(err)}`);
+      },
+    );
+  }
+
+  /** Keeps this node's entries alive; publishes everything again if they were lost. */
+  private beat(): void {
+    if (this.redis.status !== 'ready') return;
+    if (this.current === 'down') return this.publishAll();
+    if (this.current !== 'up') return;
+    const generation = this.generation;
+    const ops = this.redis.multi();
+    this.expire(ops);
+    ops.exec().then(
+      (results) => {
+        if (generation !== this.generation) return;
+        // PEXPIRE answers 0 for a key that is gone (expired, or flushed): publish again.
+        const lost = results?.some(([err, value], i) => err || (i < 3 && value === 0));
+        if (lost) {
+          this.log.warn('this node\'s entries were missing from the shared registry; publishing them again');
+          this.publishAll();
+        }
+      },
+      (err: unknown) => {
+        if (generation === this.generation) this.markDown(`heartbeat failed: ${String(err)}`);
+      },
+    );
+  }
+
+  /** The three PEXPIREs first (beat() reads their answers by position). */
+  private expire(ops: ReturnType<Redis['multi']>): void {
+    const now = this.now();
+    ops
+      .pexpire(this.keys.channels, this.ttlMs)
+      .pexpire(this.keys.bridges, this.ttlMs)
+      .pexpire(this.keys.callIds, this.ttlMs)
+      .zadd(this.nodes, now, this.node)
+      .zremrangebyscore(this.nodes, '-inf', now - this.ttlMs);
+  }
+
+  private markDown(reason: string): void {
+    if (this.current === 'down') return;
+    this.current = 'down';
+    this.generation++;
+    this.log.error({ reason }, 'the shared registry (Redis) is out of date: local transfers go on; cross-node look-ups fail until it is published again');
+  }
+}
