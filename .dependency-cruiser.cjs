@@ -3,6 +3,7 @@
 //
 //   main.ts                                  entry point
 //   service.ts                               wiring
+//   ha/                                      the active/standby lease
 //   http/                                    the HTTP API
 //   webhooks/, metrics.ts                    observers of transfers
 //   calls/, transfer/                        never import each other
@@ -24,6 +25,7 @@ const LAYERS = {
   transfer: '^src/transfer/',
   observers: ['^src/webhooks/', '^src/metrics\\.ts$'],
   http: '^src/http/',
+  ha: '^src/ha/',
   service: '^src/service\\.ts$',
   main: '^src/main\\.ts$',
 };
@@ -39,7 +41,8 @@ const MAY_IMPORT = {
   observers: ['foundation', 'ari', 'registry', 'legs', 'calls', 'transfer'],
   http: ['foundation', 'ari', 'registry', 'legs', 'calls', 'transfer', 'observers'],
   service: ['foundation', 'ari', 'redis', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http'],
-  main: ['foundation', 'ari', 'redis', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http', 'service'],
+  ha: ['foundation', 'redis'],
+  main: ['foundation', 'ari', 'redis', 'registry', 'legs', 'calls', 'transfer', 'observers', 'http', 'service', 'ha'],
 };
 
 const paths = (layer) => [LAYERS[layer]].flat();

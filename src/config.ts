@@ -3,6 +3,7 @@
 // from one line of output; the process exits 2 on any of them (see main.ts).
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseRegexList } from './regex-list.js';
 
@@ -76,9 +77,20 @@ export interface WebhookConfig {
   retries: number;
 }
 
+export type HaMode = 'off' | 'active-standby';
+
+export interface HaConfig {
+  mode: HaMode;
+  /** The lease's lifetime: a dead active instance is replaced within about this long. */
+  leaseMs: number;
+  /** This instance's name in the lease (and the logs). */
+  instanceId: string;
+}
+
 export interface Config {
   ari: AriConfig;
   registry: RegistryConfig;
+  ha: HaConfig;
   http: HttpConfig;
   webhooks: WebhookConfig;
   shutdownGraceMs: number;
@@ -198,6 +210,9 @@ const envSchema = z.object({
   REDIS_URL: redisUrl.optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, . _ : -').default('ari-transfer'),
   REDIS_TTL: seconds(3, 3600).prefault('30'),
+  HA_MODE: z.enum(['off', 'active-standby'], { error: 'must be off or active-standby' }).default('off'),
+  HA_LEASE_MS: milliseconds(1_000, 60_000).default(5_000),
+  INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, . _ : -').optional(),
   // Default: the host and port of ARI_URL (see loadConfig).
   ASTERISK_NODE: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits, . _ : -').optional(),
   ROUTING: z.enum(['dial', 'none'], { error: 'must be dial or none' }).default('dial'),
@@ -250,6 +265,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(['WEBHOOK_SECRET is required when TRANSFER_EVENT_HOOK or TRANSFER_ACTION_HOOK is set (webhook bodies are signed)']);
   }
   if (e.REGISTRY === 'redis' && !e.REDIS_URL) throw new ConfigError(['REDIS_URL is required when REGISTRY=redis']);
+  if (e.HA_MODE === 'active-standby' && e.REGISTRY !== 'redis') {
+    throw new ConfigError(['HA_MODE=active-standby needs REGISTRY=redis and REDIS_URL: the lease and the shared registry live in Redis']);
+  }
   if (e.REGISTRY === 'memory' && e.REDIS_URL) {
     throw new ConfigError(['REDIS_URL is set but REGISTRY is memory: set REGISTRY=redis to share the registry, or unset REDIS_URL']);
   }
@@ -259,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       node: e.ASTERISK_NODE ?? new URL(e.ARI_URL).host,
       redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, ttlMs: e.REDIS_TTL } : undefined,
     },
+    ha: { mode: e.HA_MODE, leaseMs: e.HA_LEASE_MS, instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}` },
     ari: {
       url: e.ARI_URL,
       username: e.ARI_USERNAME,
@@ -337,6 +356,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
   return {
     ari: { ...config.ari, password: '[redacted]' },
     registry: { ...config.registry, redis: config.registry.redis && { ...config.registry.redis, url: redactUrl(config.registry.redis.url) } },
+    ha: config.ha,
     http: { ...config.http, token: config.http.token ? '[redacted]' : undefined },
     webhooks: {
       ...config.webhooks,

@@ -8,6 +8,13 @@ import type { RegistryCounts } from './registry/types.js';
 import type { TransferKind, TransferResult } from './transfer/kinds.js';
 import type { TransferObserver, TransferSummary } from './transfer/observer.js';
 
+/** With HA_MODE=active-standby: this instance's part in the pair. */
+export interface HaSources {
+  active(): boolean;
+  /** Milliseconds since the lease was last taken or renewed; undefined unless active. */
+  leaseAgeMs(): number | undefined;
+}
+
 /** What the gauges read at scrape time. */
 export interface MetricSources {
   registryCounts(): Promise<RegistryCounts>;
@@ -55,6 +62,12 @@ export class Metrics implements TransferObserver {
     buckets: ARI_BUCKETS,
     registers: [this.registry],
   });
+  private readonly failovers = new Counter({
+    name: 'ari_transfer_ha_failovers_total',
+    help: 'With HA_MODE=active-standby: times this instance took the lease over from another one.',
+    registers: [this.registry],
+  });
+  private ha: HaSources | undefined;
   private readonly reconnects = new Counter({
     name: 'ari_transfer_websocket_reconnects_total',
     help: 'ARI events WebSocket connections after the first one.',
@@ -100,6 +113,25 @@ export class Metrics implements TransferObserver {
         if (up !== undefined) this.set(up ? 1 : 0);
       },
     });
+    const ha = () => this.ha;
+    new Gauge({
+      name: 'ari_transfer_ha_active',
+      help: 'With HA_MODE=active-standby: 1 on the instance serving the node, 0 on a standby.',
+      registers: [this.registry],
+      collect() {
+        const h = ha();
+        if (h) this.set(h.active() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ari_transfer_ha_lease_age_seconds',
+      help: 'With HA_MODE=active-standby, on the active instance: time since it last renewed its lease (HA_LEASE_MS/3 when healthy).',
+      registers: [this.registry],
+      collect() {
+        const age = ha()?.leaseAgeMs();
+        if (age !== undefined) this.set(age / 1000);
+      },
+    });
     // Every combination exists from the start, so that rate() sees the first one.
     for (const kind of KINDS) for (const result of RESULTS) this.transfers.inc({ kind, result }, 0);
     const shared = processMetrics();
@@ -123,6 +155,15 @@ export class Metrics implements TransferObserver {
   ariRequest(r: AriRequestRecord): void {
     this.ariRequests.labels(r.operation, String(r.outcome)).inc();
     this.ariRequestDuration.labels(r.operation).observe(r.durationMs / 1000);
+  }
+
+  /** Where the HA gauges read this instance's role. */
+  trackHa(sources: HaSources): void {
+    this.ha = sources;
+  }
+
+  tookOver(): void {
+    this.failovers.inc();
   }
 
   websocketReconnected(): void {

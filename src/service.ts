@@ -56,6 +56,8 @@ export class TransferService {
   private readonly events: EventStream;
   private readonly sync: ResyncLoop;
   private readonly opened: OpenedStore | undefined;
+  /** The Asterisk node served (ASTERISK_NODE). */
+  readonly node: string;
   private readonly log: Logger;
   private queue: Promise<void> = Promise.resolve();
   private connections = 0;
@@ -65,6 +67,7 @@ export class TransferService {
 
   constructor(config: Config, logger: Logger, options: ServiceOptions = {}) {
     this.log = logger;
+    this.node = config.registry.node;
     const ari = config.ari;
     const metrics = (this.metrics = options.metrics ?? new Metrics());
     this.history = options.history ?? new TransferHistory({ size: config.transferHistorySize });
@@ -160,6 +163,11 @@ export class TransferService {
     );
   }
 
+  /** The events WebSocket is open (whether or not the registry is synced yet). */
+  get connected(): boolean {
+    return this.events.connected;
+  }
+
   /** Connected to ARI and the registry rebuilt since. */
   get ready(): boolean {
     return this.events.connected && this.sync.state === 'synced' && !this.replaced;
@@ -179,6 +187,7 @@ export class TransferService {
 
   start(): void {
     this.log.info({ url: this.events.endpoint }, 'starting: connecting to ARI');
+    this.opened?.connect();
     this.events.start();
   }
 

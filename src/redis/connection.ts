@@ -30,13 +30,14 @@ export async function probeRedis(url: string, timeoutMs = 5_000): Promise<void> 
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
   });
-  // Connection errors are also emitted; the rejected promises below say them.
-  client.on('error', () => {});
+  // connect() rejects with a bare "Connection is closed."; the cause (ECONNREFUSED...) comes as an 'error' event.
+  let cause: string | undefined;
+  client.on('error', (err: Error) => (cause ??= err.message));
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
-    throw new RedisUnreachableError(redisEndpoint(url), err instanceof Error ? err.message : String(err));
+    throw new RedisUnreachableError(redisEndpoint(url), cause ?? (err instanceof Error ? err.message : String(err)));
   } finally {
     client.disconnect();
   }
@@ -54,9 +55,11 @@ export interface RedisConnectionEvents {
  * fail at once while it is down instead of queueing without bound: the
  * callers know how to catch up when it is back.
  */
-export function openRedis(url: string, name: string, logger: Logger, events: RedisConnectionEvents): Redis {
+export function openRedis(url: string, name: string, logger: Logger, events: RedisConnectionEvents, options: { lazy?: boolean } = {}): Redis {
   const log = logger.child({ component: 'redis', connection: name });
   const client = new Redis(url, {
+    // lazy: no connection until connect() is called.
+    lazyConnect: options.lazy ?? false,
     connectionName: name,
     enableOfflineQueue: false,
     // A command in flight when the connection drops fails instead of being

@@ -49,6 +49,12 @@ export class SharedRegistryStore implements RegistryStore {
   /** Bumped by every full publish: a failure of an older write is already covered. */
   private generation = 0;
   private heartbeat: NodeJS.Timeout | undefined;
+  /**
+   * Set by the first replaceAll (the first resync from ARI): until then the
+   * memory holds nothing worth publishing, and publishing it would wipe the
+   * entries a previous instance left for the other nodes.
+   */
+  private primed = false;
 
   constructor(options: SharedStoreOptions) {
     this.local = new MemoryRegistryStore(options);
@@ -145,6 +151,7 @@ export class SharedRegistryStore implements RegistryStore {
 
   async replaceAll(channels: ChannelRecord[], bridges: BridgeRecord[]) {
     await this.local.replaceAll(channels, bridges);
+    this.primed = true;
     this.publishAll();
   }
 
@@ -174,7 +181,7 @@ export class SharedRegistryStore implements RegistryStore {
 
   /** Replaces this node's entries in Redis with the ones in memory, as one transaction. */
   private publishAll(): void {
-    if (this.redis.status !== 'ready') return;
+    if (!this.primed || this.redis.status !== 'ready') return;
     this.current = 'publishing';
     const generation = ++this.generation;
     const { channels, bridges, callIds } = this.local.peekAll();

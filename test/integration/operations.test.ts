@@ -13,6 +13,7 @@ import { exitOf } from './phones.js';
 import { ServiceProcess } from './service-process.js';
 import { RtpListener, type Heard } from './rtp-listener.js';
 import { received, receivedSipfrags } from './sipp-messages.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { inviteResponses, semiAttendedCall } from './semi-attended-call.js';
 
@@ -72,7 +73,10 @@ scenarios(
     let proxy: TcpProxy | undefined;
     let ear: RtpListener | undefined;
     let closeEars: (() => Promise<unknown>) | undefined;
-    const explain = () => `${ctx.explain()}\n${service?.tail() ?? ''}`;
+    /** The second instance of an active/standby pair, and the Redis they share. */
+    let standby: ServiceProcess | undefined;
+    let redis: RedisServer | undefined;
+    const explain = () => `${ctx.explain()}\n${service?.tail() ?? ''}\n${standby?.tail() ?? ''}`;
 
     /** Starts the service and waits until GET /readyz says ready. */
     async function startService(ariUrl: string, extra: Record<string, string>): Promise<ServiceProcess> {
@@ -228,11 +232,15 @@ scenarios(
     // no service of ours is left running, passed or failed.
     afterEach(async () => {
       await service?.kill();
+      await standby?.kill();
+      await redis?.stop();
       await proxy?.close();
       await ear?.close();
       await closeEars?.();
       closeEars = undefined;
       service = undefined;
+      standby = undefined;
+      redis = undefined;
       proxy = undefined;
       ear = undefined;
     });
@@ -283,6 +291,27 @@ scenarios(
       await nothingAsked(first);
 
       await killAndStartAgain(first, { TRANSFER_TIMEOUT: '30' });
+      expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Ringing']);
+
+      expect(await exitOf(bob, 30_000)).toBe(0);
+      expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+      await aliceTalksToCarolUntilSheHangsUp(ctx, alice, carol, explain);
+    });
+
+    it('active/standby on Redis: SIGKILL the active instance while carol rings, the standby takes over and finishes the transfer: bob hears 100 then 200, alice talks to carol', async () => {
+      redis = await RedisServer.start();
+      const pair = { REGISTRY: 'redis', REDIS_URL: redis.url, HA_MODE: 'active-standby', HA_LEASE_MS: '2000', TRANSFER_TIMEOUT: '30' };
+      const active = await startService(ctx.t.ariUrl, { ...pair, INSTANCE_ID: 'a' });
+      const waiting = (standby = ServiceProcess.start(serviceEnv(ctx.t, ctx.t.ariUrl, { ...pair, INSTANCE_ID: 'b' })));
+      await until('the second instance to wait as the standby', () => waiting.messages().includes('standby: waiting for the lease'), 20_000, explain);
+      // 9 s of ringing: the lease (2 s) runs out, the standby connects and recovers before she answers.
+      const { alice, bob, carol } = await blindTransferToCarol(ctx, 'uas_answer_late.xml', { ring_ms: '9000' });
+      await carolRings(bob);
+      await nothingAsked(active);
+
+      await active.kill();
+      await until('the standby to recover the transfer', () => waiting.messages().includes('recovering a transfer interrupted by a restart'), 10_000, explain);
+      expect(waiting.messages()).toContain('active: took over from a');
       expect((await ari.channelsOf('1003')).map((c) => c.state)).toEqual(['Ringing']);
 
       expect(await exitOf(bob, 30_000)).toBe(0);

@@ -54,6 +54,13 @@ function openNode(node: string, ttlMs = 30_000) {
   return { store, logs };
 }
 
+/** A node whose first resync from ARI found nothing: what is published from then on. */
+async function openSyncedNode(node: string, ttlMs?: number) {
+  const opened = openNode(node, ttlMs);
+  await opened.store.replaceAll([], []);
+  return opened;
+}
+
 async function published(node: string) {
   const keys = nodeKeys(PREFIX, node);
   const parse = (hash: Record<string, string>) =>
@@ -69,7 +76,7 @@ const up = (store: SharedRegistryStore) => vi.waitFor(() => expect(store.state).
 
 describe('SharedRegistryStore on a real Redis', () => {
   it('publishes channels, bridges and the Call-ID index under its node, and follows every change', async () => {
-    const { store } = openNode('ast1');
+    const { store } = await openSyncedNode('ast1');
     await up(store);
     await store.putChannel(channelRecord('alice', { callId: 'c-1' }));
     await store.putChannel(channelRecord('alice-loop', { callId: 'c-1', bridgeId: undefined }));
@@ -90,9 +97,28 @@ describe('SharedRegistryStore on a real Redis', () => {
     expect((await published('ast1')).channels.alice).not.toHaveProperty('dialogTags');
   });
 
+  it("publishes nothing before its first resync: a new active instance leaves the previous one's entries until it knows better", async () => {
+    const before = await openSyncedNode('ast1');
+    await before.store.putChannel(channelRecord('alice', { callId: 'c-1' }));
+    await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']));
+    const { redis } = opened.splice(0)[0]!;
+    before.store.close();
+    redis.disconnect();
+
+    const after = openNode('ast1').store;
+    const connection = opened.at(-1)!.redis;
+    // Its 'ready' handler (store.connected()) has run once the status says so.
+    await vi.waitFor(() => expect(connection.status).toBe('ready'));
+    expect(after.state).toBe('down');
+    expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']);
+    await after.replaceAll([channelRecord('bob', { callId: 'c-2' })], []);
+    await up(after);
+    expect(await published('ast1')).toEqual({ channels: { bob: channelRecord('bob', { callId: 'c-2' }) }, bridges: {}, callIds: { 'c-2': ['bob'] } });
+  });
+
   it('files each node under its own name and lists the live nodes', async () => {
-    const a = openNode('ast1').store;
-    const b = openNode('ast2').store;
+    const a = (await openSyncedNode('ast1')).store;
+    const b = (await openSyncedNode('ast2')).store;
     await Promise.all([up(a), up(b)]);
     await a.putChannel(channelRecord('alice', { callId: 'shared-call' }));
     await b.putChannel(channelRecord('carol', { callId: 'shared-call' }));
@@ -100,14 +126,14 @@ describe('SharedRegistryStore on a real Redis', () => {
       expect((await published('ast1')).callIds).toEqual({ 'shared-call': ['alice'] });
       expect((await published('ast2')).callIds).toEqual({ 'shared-call': ['carol'] });
     });
-    expect((await reader.zrange(`${PREFIX}:nodes`, 0, -1)).sort()).toEqual(['ast1', 'ast2']);
+    expect((await reader.zrange(`${PREFIX}:nodes`, '0', '-1')).sort()).toEqual(['ast1', 'ast2']);
     const ttl = await reader.pttl(nodeKeys(PREFIX, 'ast1').channels);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(30_000);
   });
 
   it('Redis lost while running: writes go on in memory, and everything is published again when it is back', async () => {
-    const { store, logs } = openNode('ast1');
+    const { store, logs } = await openSyncedNode('ast1');
     await up(store);
     await store.putChannel(channelRecord('alice', { callId: 'c-1' }));
     await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']));
@@ -138,7 +164,7 @@ describe('SharedRegistryStore on a real Redis', () => {
   });
 
   it('entries flushed from Redis behind its back are published again by the next heartbeat', async () => {
-    const { store } = openNode('ast1', 600);
+    const { store } = await openSyncedNode('ast1', 600);
     await up(store);
     await store.putChannel(channelRecord('alice', { callId: 'c-1' }));
     await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']));
@@ -148,7 +174,7 @@ describe('SharedRegistryStore on a real Redis', () => {
 
   it("a live node's entries outlive the TTL; a dead node's expire", async () => {
     const ttlMs = 600;
-    const { store } = openNode('ast1', ttlMs);
+    const { store } = await openSyncedNode('ast1', ttlMs);
     await up(store);
     await store.putChannel(channelRecord('alice', { callId: 'c-1' }));
     await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']));
