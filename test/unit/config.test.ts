@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, describeConfig, loadConfig } from '../../src/config.js';
@@ -31,6 +31,8 @@ describe('loadConfig', () => {
         reconnectMaxDelayMs: 10000,
         restTransport: 'websocket',
       },
+      registry: { kind: 'memory', node: '127.0.0.1:8088', redis: undefined },
+      ha: { mode: 'off', leaseMs: 5000, instanceId: `${hostname()}-${process.pid}` },
       http: { host: '127.0.0.1', port: 8080, token: undefined },
       webhooks: { eventHook: undefined, actionHook: undefined, secret: undefined, timeoutMs: 5000, retries: 5 },
       shutdownGraceMs: 10_000,
@@ -52,6 +54,45 @@ describe('loadConfig', () => {
       },
       logLevel: 'info',
     });
+  });
+
+  it('reads the shared registry and active/standby variables', () => {
+    const config = loadConfig({
+      ...base,
+      ARI_URL: 'http://pbx-1.example:8088',
+      REGISTRY: 'redis',
+      REDIS_URL: 'redis://:redis-pw@redis.example:6380/2',
+      REDIS_KEY_PREFIX: 'site-a',
+      REDIS_TTL: '10',
+      HA_MODE: 'active-standby',
+      HA_LEASE_MS: '3000',
+      INSTANCE_ID: 'pbx-1-a',
+    });
+    expect({ registry: config.registry, ha: config.ha }).toEqual({
+      registry: { kind: 'redis', node: 'pbx-1.example:8088', redis: { url: 'redis://:redis-pw@redis.example:6380/2', keyPrefix: 'site-a', ttlMs: 10_000 } },
+      ha: { mode: 'active-standby', leaseMs: 3000, instanceId: 'pbx-1-a' },
+    });
+    expect(loadConfig({ ...base, REGISTRY: 'redis', REDIS_URL: 'rediss://r:6379', ASTERISK_NODE: 'ast1' }).registry.node).toBe('ast1');
+    // The Redis password is not logged.
+    expect(JSON.stringify(describeConfig(config))).not.toContain('redis-pw');
+    expect(describeConfig(config).registry).toMatchObject({ redis: { url: 'redis://:redacted@redis.example:6380/2' } });
+  });
+
+  it('refuses a shared registry or a pair that cannot work, naming the variables', () => {
+    expect(problemsOf({ ...base, REGISTRY: 'redis' })).toEqual(['REDIS_URL is required when REGISTRY=redis']);
+    expect(problemsOf({ ...base, REDIS_URL: 'redis://r:6379' })).toEqual([
+      'REDIS_URL is set but REGISTRY is memory: set REGISTRY=redis to share the registry, or unset REDIS_URL',
+    ]);
+    expect(problemsOf({ ...base, HA_MODE: 'active-standby' })).toEqual([
+      'HA_MODE=active-standby needs REGISTRY=redis and REDIS_URL: the lease and the shared registry live in Redis',
+    ]);
+    expect(problemsOf({ ...base, REGISTRY: 'redis', REDIS_URL: 'http://r:6379', REDIS_TTL: '1', HA_MODE: 'on', HA_LEASE_MS: '100', ASTERISK_NODE: 'a b' })).toEqual([
+      'REDIS_URL must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379',
+      'REDIS_TTL must be a number of seconds from 3 to 3600',
+      'HA_MODE must be off or active-standby',
+      'HA_LEASE_MS must be a whole number of milliseconds from 1000 to 60000',
+      'ASTERISK_NODE must be letters, digits, . _ : -',
+    ]);
   });
 
   it('reads the transfer, routing and hold variables', () => {
