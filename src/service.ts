@@ -81,7 +81,7 @@ export class TransferService {
       ...(webSocketRest ? { webSocket: webSocketRest } : {}),
     });
     this.opened = options.store ? undefined : openRegistryStore(config.registry, logger);
-    this.registry = new CallRegistry(options.store ?? this.opened!.store, this.rest, logger);
+    this.registry = new CallRegistry(options.store ?? this.opened!.store, this.rest, logger, this.opened?.shared);
     this.dialer = new Dialer({ rest: this.rest, app: ari.app, template: config.transfer.dialTemplate, logger });
     const sound = new ChannelSound(this.rest.overHttp());
     const policy = new DestinationPolicy(

@@ -4,7 +4,7 @@ import type { AriRestClient } from '../ari/rest-client.js';
 import type { AriEvent, Bridge, Channel } from '../ari/models.js';
 import type { Logger } from '../logger.js';
 import { bridgeRecord, channelRecord, isPjsipChannel } from './records.js';
-import type { DialogTags, RegistryStore } from './types.js';
+import type { DialogTags, OtherNodes, RegistryStore } from './types.js';
 
 type RegistryRest = Pick<AriRestClient, 'listChannels' | 'listBridges' | 'getChannelVariable'>;
 
@@ -15,6 +15,8 @@ export class CallRegistry {
     readonly store: RegistryStore,
     private readonly rest: RegistryRest,
     logger: Logger,
+    /** With REGISTRY=redis: the other Asterisk nodes' calls. */
+    readonly otherNodes?: OtherNodes,
   ) {
     this.log = logger.child({ component: 'registry' });
   }

@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { MemoryRegistryStore, type MemoryStoreOptions } from './memory-store.js';
 import { nodeKeys, nodesKey, type NodeKeys } from './redis-keys.js';
-import type { BridgeRecord, ChannelRecord, RegistryCounts, RegistryStore } from './types.js';
+import { SharedRegistryUnavailable, type BridgeRecord, type ChannelRecord, type OtherNodes, type RegistryCounts, type RegistryStore, type RemoteChannel } from './types.js';
 
 export type MirrorState = 'down' | 'publishing' | 'up';
 
@@ -36,12 +36,13 @@ export interface SharedStoreOptions extends MemoryStoreOptions {
   logger: Logger;
 }
 
-export class SharedRegistryStore implements RegistryStore {
+export class SharedRegistryStore implements RegistryStore, OtherNodes {
   private readonly local: MemoryRegistryStore;
   private readonly redis: Redis;
   private readonly keys: NodeKeys;
   private readonly nodes: string;
   private readonly node: string;
+  private readonly prefix: string;
   private readonly ttlMs: number;
   private readonly now: () => number;
   private readonly log: Logger;
@@ -60,6 +61,7 @@ export class SharedRegistryStore implements RegistryStore {
     this.local = new MemoryRegistryStore(options);
     this.redis = options.redis;
     this.node = options.node;
+    this.prefix = options.keyPrefix;
     this.keys = nodeKeys(options.keyPrefix, options.node);
     this.nodes = nodesKey(options.keyPrefix);
     this.ttlMs = options.ttlMs;
@@ -112,6 +114,32 @@ export class SharedRegistryStore implements RegistryStore {
   }
   counts(): Promise<RegistryCounts> {
     return this.local.counts();
+  }
+
+  /** The other live nodes' channels with this Call-ID: one round trip for the live nodes' indexes, one for the records found. */
+  async findOnOtherNodes(callId: string): Promise<RemoteChannel[]> {
+    if (this.redis.status !== 'ready') throw new SharedRegistryUnavailable(`Redis is not connected (${this.redis.status})`);
+    try {
+      const live = (await this.redis.zrangebyscore(this.nodes, this.now() - this.ttlMs, '+inf')).filter((n) => n !== this.node);
+      if (live.length === 0) return [];
+      const lookups = this.redis.pipeline();
+      for (const node of live) lookups.hget(nodeKeys(this.prefix, node).callIds, callId);
+      const indexed = (await lookups.exec()) ?? [];
+      const hits = live.flatMap((node, i) => {
+        const json = indexed[i]?.[1];
+        return typeof json === 'string' ? (JSON.parse(json) as string[]).map((id) => ({ node, id })) : [];
+      });
+      if (hits.length === 0) return [];
+      const reads = this.redis.pipeline();
+      for (const { node, id } of hits) reads.hget(nodeKeys(this.prefix, node).channels, id);
+      const records = (await reads.exec()) ?? [];
+      return hits.flatMap(({ node }, i) => {
+        const json = records[i]?.[1];
+        return typeof json === 'string' ? [{ node, channel: JSON.parse(json) as ChannelRecord }] : [];
+      });
+    } catch (err) {
+      throw new SharedRegistryUnavailable(`the shared registry cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   // Writes: to memory, then to Redis.

@@ -65,3 +65,20 @@ export interface RegistryStore {
   listBridges(): Promise<BridgeRecord[]>;
   counts(): Promise<RegistryCounts>;
 }
+
+/** A channel another Asterisk node's instance published to the shared registry. */
+export interface RemoteChannel {
+  node: string;
+  channel: ChannelRecord;
+}
+
+/** The other nodes' Call-ID indexes (REGISTRY=redis). */
+export interface OtherNodes {
+  /** Channels on the other live nodes carrying this SIP Call-ID; throws SharedRegistryUnavailable when they cannot be asked. */
+  findOnOtherNodes(callId: string): Promise<RemoteChannel[]>;
+}
+
+export class SharedRegistryUnavailable extends Error {
+  override readonly name = 'SharedRegistryUnavailable';
+  readonly code = 'SHARED_REGISTRY_UNAVAILABLE';
+}

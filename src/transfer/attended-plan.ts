@@ -23,11 +23,18 @@ export interface TopologySnapshot {
   callIdCandidates: readonly ChannelRecord[];
   /** Unanswered calls whose target leg is still ringing: caller id → ringing leg id. */
   ringingLegs: ReadonlyMap<string, string>;
+  /**
+   * With a shared registry, when no channel here has the Replaces Call-ID:
+   * the other nodes' channels that have it, or why they could not be asked.
+   */
+  elsewhere?: { found: readonly { node: string; channelId: string }[] } | { unavailable: string };
 }
 
 export type RejectionReason =
   | 'source-not-bridged'
   | 'unknown-dialog'
+  | 'dialog-on-another-node'
+  | 'shared-registry-unavailable'
   | 'ambiguous-dialog'
   | 'replaces-itself'
   | 'replaced-gone'
@@ -185,12 +192,27 @@ function resolveReplaced(event: ChannelTransferEvent, topo: TopologySnapshot): R
   const others = matches.filter((c) => c.id !== sourceId);
   if (others.length === 0) {
     if (matches.length > 0) return reject('replaces-itself', `Replaces names the REFER's own dialog (${sourceId})`);
-    return reject('unknown-dialog', `no call with SIP Call-ID ${dialog.callId} and matching tags`);
+    return elsewhere(topo, dialog.callId) ?? reject('unknown-dialog', `no call with SIP Call-ID ${dialog.callId} and matching tags`);
   }
   if (others.length > 1) {
     return reject('ambiguous-dialog', `${others.length} calls match SIP Call-ID ${dialog.callId}; the tags do not single one out`);
   }
   return { ok: true, channel: others[0]!, by: 'registry' };
+}
+
+/** Why a dialog that is not on this node cannot be transferred to from here, if the other nodes tell. */
+function elsewhere(topo: TopologySnapshot, callId: string): Rejection | undefined {
+  const other = topo.elsewhere;
+  if (!other) return undefined;
+  if ('unavailable' in other) {
+    return reject('shared-registry-unavailable', `no call with SIP Call-ID ${callId} on this node, and the other nodes cannot be asked: ${other.unavailable}`);
+  }
+  const [first] = other.found;
+  if (!first) return undefined;
+  return reject(
+    'dialog-on-another-node',
+    `the call with SIP Call-ID ${callId} is on node ${first.node} (channel ${first.channelId}); transfers across nodes are not supported yet`,
+  );
 }
 
 // Replaces names the dialog's from-tag and to-tag. For a call the phone made,

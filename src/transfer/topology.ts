@@ -4,7 +4,7 @@
 import type { ChannelTransferEvent } from '../ari/models.js';
 import type { PendingDials } from '../legs/pending-dials.js';
 import type { CallRegistry } from '../registry/call-registry.js';
-import type { BridgeRecord, ChannelRecord } from '../registry/types.js';
+import { SharedRegistryUnavailable, type BridgeRecord, type ChannelRecord } from '../registry/types.js';
 import { replacesDialog, type TopologySnapshot } from './attended-plan.js';
 
 export async function gatherTopology(
@@ -38,6 +38,7 @@ export async function gatherTopology(
   await addBridge(event.referred_by.bridge?.id);
   const resolved = event.refer_to.destination_channel;
   let callIdCandidates: ChannelRecord[] = [];
+  let elsewhere: TopologySnapshot['elsewhere'];
   if (resolved) {
     await addLeg(resolved.id);
   } else {
@@ -50,6 +51,8 @@ export async function gatherTopology(
       );
       await Promise.all(callIdCandidates.map((c) => addLeg(c.id)));
       for (const c of callIdCandidates) channels.set(c.id, c);
+      // Only a dialog that is not here is looked for on the other nodes: the common case costs nothing.
+      if (found.length === 0 && registry.otherNodes) elsewhere = await lookElsewhere(registry.otherNodes, dialog.callId);
     }
   }
   const ringingLegs = new Map<string, string>();
@@ -57,5 +60,15 @@ export async function gatherTopology(
     const leg = pendingDials.ringingLegOf(id);
     if (leg) ringingLegs.set(id, leg);
   }
-  return { channels, bridges, callIdCandidates, ringingLegs };
+  return { channels, bridges, callIdCandidates, ringingLegs, ...(elsewhere ? { elsewhere } : {}) };
+}
+
+async function lookElsewhere(otherNodes: NonNullable<CallRegistry['otherNodes']>, callId: string): Promise<TopologySnapshot['elsewhere']> {
+  try {
+    const found = await otherNodes.findOnOtherNodes(callId);
+    return { found: found.map((r) => ({ node: r.node, channelId: r.channel.id })) };
+  } catch (err) {
+    if (err instanceof SharedRegistryUnavailable) return { unavailable: err.message };
+    throw err;
+  }
 }

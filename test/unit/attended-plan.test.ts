@@ -129,6 +129,25 @@ describe('planAttended', () => {
     expect(planAttended(transferEvent(w, { callId: 'nobody@example' }), topo(w, []))).toMatchObject({ ok: false, reason: 'unknown-dialog' });
   });
 
+  it('names the node of a dialog found only on another node, and the reason when the other nodes cannot be asked', () => {
+    const w = world();
+    const away = { ...topo(w, []), elsewhere: { found: [{ node: 'ast2', channelId: 'far-1' }] } };
+    expect(planAttended(transferEvent(w, { callId: 'far@example' }), away)).toEqual({
+      ok: false,
+      reason: 'dialog-on-another-node',
+      detail: 'the call with SIP Call-ID far@example is on node ast2 (channel far-1); transfers across nodes are not supported yet',
+    });
+    const cut = { ...topo(w, []), elsewhere: { unavailable: 'Redis is not connected (reconnecting)' } };
+    expect(planAttended(transferEvent(w, { callId: 'far@example' }), cut)).toEqual({
+      ok: false,
+      reason: 'shared-registry-unavailable',
+      detail: 'no call with SIP Call-ID far@example on this node, and the other nodes cannot be asked: Redis is not connected (reconnecting)',
+    });
+    // Asked, and nowhere: unknown, as without a shared registry.
+    const nowhere = { ...topo(w, []), elsewhere: { found: [] } };
+    expect(planAttended(transferEvent(w, { callId: 'far@example' }), nowhere)).toMatchObject({ ok: false, reason: 'unknown-dialog' });
+  });
+
   it('rejects two channels matching the dialog', () => {
     const w = world({ C: { callId: 'call-D', dialogTags: undefined } });
     expect(planAttended(transferEvent(w), topo(w, ['C', 'D']))).toMatchObject({ ok: false, reason: 'ambiguous-dialog' });

@@ -132,6 +132,32 @@ describe('SharedRegistryStore on a real Redis', () => {
     expect(ttl).toBeLessThanOrEqual(30_000);
   });
 
+  it("finds a Call-ID among the other live nodes' channels, not its own, not a dead node's", async () => {
+    const here = (await openSyncedNode('ast1')).store;
+    const there = (await openSyncedNode('ast2')).store;
+    await Promise.all([up(here), up(there)]);
+    await here.putChannel(channelRecord('alice', { callId: 'shared' }));
+    await there.putChannel(channelRecord('carol', { callId: 'shared', dialogTags: { local: 'l', remote: 'r' } }));
+    // A node that stopped beating long ago, its keys not yet expired.
+    await reader.zadd(`${PREFIX}:nodes`, Date.now() - 60_000, 'ast3');
+    await reader.hset(nodeKeys(PREFIX, 'ast3').callIds, 'shared', JSON.stringify(['ghost']));
+    await reader.hset(nodeKeys(PREFIX, 'ast3').channels, 'ghost', JSON.stringify(channelRecord('ghost', { callId: 'shared' })));
+    await vi.waitFor(async () => expect(await here.findOnOtherNodes('shared')).toHaveLength(1));
+    expect(await here.findOnOtherNodes('shared')).toEqual([{ node: 'ast2', channel: channelRecord('carol', { callId: 'shared', dialogTags: { local: 'l', remote: 'r' } }) }]);
+    expect(await here.findOnOtherNodes('nobody')).toEqual([]);
+  });
+
+  it('cannot look elsewhere while Redis is gone, and says so', async () => {
+    const { store } = await openSyncedNode('ast1');
+    await up(store);
+    reader.disconnect();
+    await server.stop();
+    await vi.waitFor(() => expect(store.state).toBe('down'));
+    await expect(store.findOnOtherNodes('shared')).rejects.toMatchObject({ name: 'SharedRegistryUnavailable', message: expect.stringMatching(/^Redis is not connected/) });
+    await server.restart();
+    reader = server.client();
+  });
+
   it('Redis lost while running: writes go on in memory, and everything is published again when it is back', async () => {
     const { store, logs } = await openSyncedNode('ast1');
     await up(store);
