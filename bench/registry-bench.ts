@@ -62,6 +62,37 @@ function bridgeJson(id: string, name: string, channels: string[]): string {
   });
 }
 
+/** The four events of two-party call `i` (StasisStart ×2, ChannelEnteredBridge ×2), as JSON text the events socket receives. */
+export function syntheticCallFrames(i: number): string[] {
+  const head = (type: string) => `{"type":"${type}","timestamp":"${stamp}",`;
+  const tail = `,"asterisk_id":"02:fc:00:00:00:01","application":"${ARI_APP}"}`;
+  const a = `1795265271.${2 * i}`;
+  const b = `1795265271.${2 * i + 1}`;
+  const numberA = String(100000 + ((2 * i) % 900000));
+  const numberB = String(100000 + ((2 * i + 1) % 900000));
+  const chA = channelJson(2 * i, `ph${numberA}`, numberA, numberB);
+  const chB = channelJson(2 * i + 1, `ph${numberB}`, numberB, numberA);
+  const bridgeId = randomUUID();
+  return [
+    `${head('StasisStart')}"args":[],"channel":${chA}${tail}`,
+    `${head('StasisStart')}"args":[],"channel":${chB}${tail}`,
+    `${head('ChannelEnteredBridge')}"bridge":${bridgeJson(bridgeId, `call-${i}`, [a])},"channel":${chA}${tail}`,
+    `${head('ChannelEnteredBridge')}"bridge":${bridgeJson(bridgeId, `call-${i}`, [a, b])},"channel":${chB}${tail}`,
+  ];
+}
+
+/** Applies one event frame to a registry, as the service's event queue does. */
+export async function applyFrame(registry: CallRegistry, text: string): Promise<void> {
+  const parsed = parseEventFrame(text);
+  if (parsed.kind !== 'event') throw new Error(`synthetic event rejected: ${JSON.stringify(parsed)}`);
+  await registry.apply(parsed.event);
+}
+
+/** A registry that never asks Asterisk anything (the benchmarks feed it events only). */
+export function eventFedRegistry(store: ConstructorParameters<typeof CallRegistry>[0]): CallRegistry {
+  return new CallRegistry(store, noRest, silent);
+}
+
 /**
  * Feeds a fresh CallRegistry + MemoryRegistryStore `channels` StasisStart and
  * ChannelEnteredBridge events (two channels per bridge), parsed from JSON text
@@ -70,27 +101,8 @@ function bridgeJson(id: string, name: string, channels: string[]): string {
 export async function registryMemory(channels: number): Promise<MemoryResult> {
   collectGarbage();
   const before = process.memoryUsage().heapUsed;
-  const registry = new CallRegistry(new MemoryRegistryStore(), noRest, silent);
-  const apply = async (text: string) => {
-    const parsed = parseEventFrame(text);
-    if (parsed.kind !== 'event') throw new Error(`synthetic event rejected: ${JSON.stringify(parsed)}`);
-    await registry.apply(parsed.event);
-  };
-  const head = (type: string) => `{"type":"${type}","timestamp":"${stamp}",`;
-  const tail = `,"asterisk_id":"02:fc:00:00:00:01","application":"${ARI_APP}"}`;
-  for (let i = 0; i < channels / 2; i++) {
-    const a = `1795265271.${2 * i}`;
-    const b = `1795265271.${2 * i + 1}`;
-    const numberA = String(100000 + ((2 * i) % 900000));
-    const numberB = String(100000 + ((2 * i + 1) % 900000));
-    const chA = channelJson(2 * i, `ph${numberA}`, numberA, numberB);
-    const chB = channelJson(2 * i + 1, `ph${numberB}`, numberB, numberA);
-    const bridgeId = randomUUID();
-    await apply(`${head('StasisStart')}"args":[],"channel":${chA}${tail}`);
-    await apply(`${head('StasisStart')}"args":[],"channel":${chB}${tail}`);
-    await apply(`${head('ChannelEnteredBridge')}"bridge":${bridgeJson(bridgeId, `call-${i}`, [a])},"channel":${chA}${tail}`);
-    await apply(`${head('ChannelEnteredBridge')}"bridge":${bridgeJson(bridgeId, `call-${i}`, [a, b])},"channel":${chB}${tail}`);
-  }
+  const registry = eventFedRegistry(new MemoryRegistryStore());
+  for (let i = 0; i < channels / 2; i++) for (const frame of syntheticCallFrames(i)) await applyFrame(registry, frame);
   collectGarbage();
   const after = process.memoryUsage().heapUsed;
   const counts = await registry.store.counts(); // keeps the registry alive until here

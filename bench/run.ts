@@ -1,11 +1,13 @@
 // `npm run bench`: the service against the ARI emulator on loopback, beside
 // a bare client making the same ARI calls (the floor); then the registry's
-// memory and resync time. Prints tables; writes nothing. See BENCHMARKS.md.
+// memory and resync time; then the shared registry on Redis (e). Prints
+// tables; writes nothing. See BENCHMARKS.md.
 //
 // BENCH_SCALE=0.2 (for example) shrinks every sample count, for a quick look.
 import os from 'node:os';
 import type { TransferKind } from './protocol.js';
 import { registryMemory, registryResync } from './registry-bench.js';
+import { failoverTime, lookupLatency, updateRate, withRedis } from './shared-registry-bench.js';
 import { fixed, mean, percentile, table, thousands } from './stats.js';
 import { SUBJECT_LABEL, type SubjectName } from './subjects.js';
 import { latency, requestRoundTrip, throughput, type LatencyResult, type ThroughputResult } from './transfer-bench.js';
@@ -14,7 +16,7 @@ const scale = Number(process.env.BENCH_SCALE ?? '1');
 if (!(scale > 0 && scale <= 10)) throw new Error('BENCH_SCALE must be in (0, 10]');
 const n = (count: number) => Math.max(1, Math.round(count * scale));
 // BENCH_ONLY=a,c (for example) runs only those parts.
-const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(',').map((s) => s.trim()));
+const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e').split(',').map((s) => s.trim()));
 // BENCH_KINDS=blind (for example) runs (a) and (b) for that kind only.
 const KINDS = (process.env.BENCH_KINDS ?? 'attended,blind').split(',').map((s) => s.trim()) as TransferKind[];
 if (KINDS.some((k) => k !== 'attended' && k !== 'blind')) throw new Error('BENCH_KINDS: attended, blind');
@@ -33,6 +35,11 @@ const ROUND_TRIP_SAMPLES = n(2000);
 const MEMORY_SIZES = [10_000, 100_000];
 const RESYNC_CHANNELS = 10_000;
 const RESYNC_RUNS = 5;
+const SHARED_CALLS = n(10_000);
+const LOOKUP_SAMPLES = n(2000);
+const LOOKUP_CALLS_PER_NODE = n(5000);
+const FAILOVER_RUNS = Math.max(3, n(20));
+const FAILOVER_LEASE_MS = 5000; // HA_LEASE_MS's default
 
 const KIND_LABEL: Record<TransferKind, string> = {
   attended: 'attended (Asterisk-resolved)',
@@ -239,6 +246,46 @@ async function resyncTable(): Promise<void> {
   console.log(`first: into an empty registry (start-up); later: ${RESYNC_RUNS} runs over the full registry (reconnection). GETs include the emulator building the JSON.`);
 }
 
+async function sharedRegistryTables(): Promise<void> {
+  heading('(e) shared registry on a real redis-server (REGISTRY=redis), each beside its baseline');
+  await withRedis(async (url) => {
+    progress(`(e) registry updates, ${thousands(SHARED_CALLS)} calls`);
+    const rates = [await updateRate('memory', SHARED_CALLS, url), await updateRate('redis', SHARED_CALLS, url)];
+    console.log(
+      table(
+        ['store', 'calls', 'events', 'events/s', 'CPU µs/event', 'Redis bytes/call'],
+        rates.map((r) => [
+          r.store,
+          thousands(r.calls),
+          thousands(r.events),
+          thousands(r.events / r.seconds),
+          fixed((r.cpuMs * 1000) / r.events, 1),
+          r.redisBytesPerCall === undefined ? '-' : thousands(r.redisBytesPerCall),
+        ]),
+      ),
+    );
+    console.log('events: StasisStart ×2 + ChannelEnteredBridge ×2 per two-party call, applied one per event-loop turn as WebSocket messages arrive; redis: until the last write is in Redis.');
+    const rows: string[][] = [];
+    for (const nodes of [2, 10]) {
+      progress(`(e) Call-ID look-ups, ${nodes} nodes`);
+      for (const r of await lookupLatency(url, nodes, LOOKUP_CALLS_PER_NODE, LOOKUP_SAMPLES)) {
+        rows.push([r.where, String(nodes), thousands(r.samples.length), fixed(percentile(r.samples, 50), 3), fixed(percentile(r.samples, 99), 3)]);
+      }
+    }
+    console.log(table(['Call-ID look-up', 'nodes', 'samples', 'p50 ms', 'p99 ms'], rows));
+    console.log(`each node holds ${thousands(LOOKUP_CALLS_PER_NODE)} calls; "another node": from the first node, of Call-IDs on the last.`);
+    progress(`(e) failover, ${FAILOVER_RUNS} runs`);
+    const failovers = await failoverTime(url, FAILOVER_RUNS, FAILOVER_LEASE_MS);
+    console.log(
+      table(
+        ['active killed → serving again', 'HA_LEASE_MS', 'runs', 'p50 s', 'max s'],
+        failovers.map((f) => [f.how, thousands(f.leaseMs), String(f.samples.length), fixed(percentile(f.samples, 50) / 1000, 2), fixed(Math.max(...f.samples) / 1000, 2)]),
+      ),
+    );
+    console.log('SIGKILL of the serving process → GET /readyz 200 from the one serving next (emulator as Asterisk); the lone instance is started again at once, as a supervisor would.');
+  });
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   machine();
@@ -246,6 +293,7 @@ async function main(): Promise<void> {
   if (only.has('b')) await throughputTables();
   if (only.has('c')) await memoryTable();
   if (only.has('d')) await resyncTable();
+  if (only.has('e')) await sharedRegistryTables();
   console.log(`\ntotal ${fixed((performance.now() - started) / 1000, 0)} s; load average at the end: ${loadavg()}`);
 }
 

@@ -12,6 +12,7 @@
 //                        |fails (retried by the heartbeat)
 //                        v
 //                      down
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { MemoryRegistryStore, type MemoryStoreOptions } from './memory-store.js';
@@ -56,6 +57,10 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
    * entries a previous instance left for the other nodes.
    */
   private primed = false;
+  /** What changed since the last flush (ids and Call-IDs; the values are read at flush time). */
+  private dirty = { channels: new Set<string>(), bridges: new Set<string>(), callIds: new Set<string>() };
+  private flushScheduled = false;
+  private readonly applySha = createHash('sha1').update(APPLY_CHANGES).digest('hex');
 
   constructor(options: SharedStoreOptions) {
     this.local = new MemoryRegistryStore(options);
@@ -183,28 +188,52 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
     this.publishAll();
   }
 
-  // The state as it is now is what is sent (not the write that led to it),
-  // so the last command for a key always carries its latest value.
+  // Changes are collected and sent once per turn of the event loop, as one
+  // transaction: the state as it is then is what is sent (not the writes
+  // that led to it), so the last command for a key carries its latest value,
+  // and a burst of events costs one round trip.
   private publishChannel(id: string, callIdBefore: string | undefined): void {
     if (this.current === 'down') return;
-    const record = this.local.peekChannel(id);
-    const ops = this.redis.multi();
-    if (record) ops.hset(this.keys.channels, id, JSON.stringify(record));
-    else ops.hdel(this.keys.channels, id);
-    for (const callId of new Set([callIdBefore, record?.callId])) {
-      if (!callId) continue;
-      const ids = this.local.peekCallId(callId);
-      if (ids.length) ops.hset(this.keys.callIds, callId, JSON.stringify(ids));
-      else ops.hdel(this.keys.callIds, callId);
-    }
-    this.send(ops);
+    this.dirty.channels.add(id);
+    if (callIdBefore) this.dirty.callIds.add(callIdBefore);
+    const callIdNow = this.local.peekChannel(id)?.callId;
+    if (callIdNow) this.dirty.callIds.add(callIdNow);
+    this.scheduleFlush();
   }
 
   private publishBridge(id: string): void {
     if (this.current === 'down') return;
-    const record = this.local.peekBridge(id);
-    if (record) this.send(this.redis.multi().hset(this.keys.bridges, id, JSON.stringify(record)));
-    else this.send(this.redis.multi().hdel(this.keys.bridges, id));
+    this.dirty.bridges.add(id);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const { channels, bridges, callIds } = this.dirty;
+    this.dirty = { channels: new Set(), bridges: new Set(), callIds: new Set() };
+    if (this.current === 'down' || channels.size + bridges.size + callIds.size === 0) return;
+    const args = [
+      ...changes(channels, (id) => json(this.local.peekChannel(id))),
+      ...changes(bridges, (id) => json(this.local.peekBridge(id))),
+      ...changes(callIds, (callId) => {
+        const ids = this.local.peekCallId(callId);
+        return ids.length ? JSON.stringify(ids) : undefined;
+      }),
+    ];
+    // One command (a script) per flush: an ioredis command costs far more CPU than the bytes it carries.
+    const generation = this.generation;
+    // The script was loaded by publishAll, ahead of this on the same connection.
+    this.redis.evalsha(this.applySha, 3, this.keys.channels, this.keys.bridges, this.keys.callIds, ...args).catch((err: unknown) => {
+      if (generation === this.generation) this.markDown(`a write failed: ${String(err)}`);
+    });
   }
 
   /** Replaces this node's entries in Redis with the ones in memory, as one transaction. */
@@ -212,8 +241,12 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
     if (!this.primed || this.redis.status !== 'ready') return;
     this.current = 'publishing';
     const generation = ++this.generation;
+    // Everything goes now: what was waiting for the next flush is part of it.
+    this.dirty = { channels: new Set(), bridges: new Set(), callIds: new Set() };
     const { channels, bridges, callIds } = this.local.peekAll();
     const stamp = JSON.stringify({ node: this.node, publishedAt: this.now() });
+    // The flushes' script, loaded first: a Redis restarted (or SCRIPT FLUSHed) has forgotten it.
+    this.redis.script('LOAD', APPLY_CHANGES).catch(() => undefined);
     const ops = this.redis
       .multi()
       .del(this.keys.channels, this.keys.bridges, this.keys.callIds)
@@ -291,3 +324,37 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
     this.log.error({ reason }, 'the shared registry (Redis) is out of date: local transfers go on; cross-node look-ups fail until it is published again');
   }
 }
+
+const json = (value: object | undefined): string | undefined => (value === undefined ? undefined : JSON.stringify(value));
+
+/** For one hash: [count of fields set, field, value, ..., count of fields deleted, field, ...]. */
+function changes(ids: Set<string>, read: (id: string) => string | undefined): string[] {
+  const set: string[] = [];
+  const gone: string[] = [];
+  for (const id of ids) {
+    const value = read(id);
+    if (value === undefined) gone.push(id);
+    else set.push(id, value);
+  }
+  return [String(set.length / 2), ...set, String(gone.length), ...gone];
+}
+
+// Applies changes() of the three hashes (KEYS) in one step, in slices (Lua's unpack has a stack limit).
+const APPLY_CHANGES = `
+local a = 1
+local function each(cmd, key, n, width)
+  local i = 0
+  while i < n do
+    local m = math.min(n - i, 500)
+    redis.call(cmd, key, unpack(ARGV, a, a + m * width - 1))
+    a = a + m * width
+    i = i + m
+  end
+end
+for k = 1, 3 do
+  local n = tonumber(ARGV[a]); a = a + 1
+  each('HSET', KEYS[k], n, 2)
+  n = tonumber(ARGV[a]); a = a + 1
+  each('HDEL', KEYS[k], n, 1)
+end
+return 1`;

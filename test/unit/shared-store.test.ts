@@ -189,13 +189,18 @@ describe('SharedRegistryStore on a real Redis', () => {
     );
   });
 
-  it('entries flushed from Redis behind its back are published again by the next heartbeat', async () => {
+  it('entries (or its write script) flushed from Redis behind its back are published again by the next heartbeat', async () => {
     const { store } = await openSyncedNode('ast1', 600);
     await up(store);
     await store.putChannel(channelRecord('alice', { callId: 'c-1' }));
     await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']));
     await reader.flushall();
     await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels)).toEqual(['alice']));
+    // Its write script flushed too: the next write fails, and everything is published again.
+    await reader.script('FLUSH');
+    await store.putChannel(channelRecord('bob', { callId: 'c-2' }));
+    await vi.waitFor(async () => expect(Object.keys((await published('ast1')).channels).sort()).toEqual(['alice', 'bob']));
+    await up(store);
   });
 
   it("a live node's entries outlive the TTL; a dead node's expire", async () => {
