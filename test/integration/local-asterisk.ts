@@ -84,17 +84,18 @@ export interface InstancePorts {
   phones: PhonePorts;
 }
 
-async function choosePorts(): Promise<InstancePorts> {
-  const taken: number[] = [];
+/** Free ports for one instance (several instances' choices never overlap: each is free when chosen, and `taken` keeps one run's picks apart). */
+export async function choosePorts(taken: number[] = []): Promise<InstancePorts> {
   const [sip, http, p1001, p1002, p1003, p1004, consult, threePcc] = await pickPorts(8, SIGNALLING_PORTS, taken);
   // RTP: 2,000 ports (1,000 legs) starting where a probe of a few finds them free.
   let rtpStart = 0;
   for (let tries = 0; tries < 50 && rtpStart === 0; tries++) {
     const base = RTP_PORTS.from + 2 * Math.floor(Math.random() * ((RTP_PORTS.to - RTP_PORTS.from - 2000) / 2));
     const probes = await Promise.all([base, base + 500, base + 1000, base + 1998].map((p) => isFree(p, 'udp')));
-    if (probes.every(Boolean)) rtpStart = base;
+    if (probes.every(Boolean) && !taken.some((p) => p >= base && p <= base + 1999)) rtpStart = base;
   }
   if (rtpStart === 0) throw new Error('no free RTP port range found');
+  taken.push(rtpStart, rtpStart + 1999);
   return {
     sip: sip!,
     http: http!,
@@ -160,6 +161,13 @@ function rewrite(file: string, replacements: [RegExp, string][]): void {
   writeFileSync(file, text);
 }
 
+export interface StartOptions {
+  /** Ports chosen beforehand (choosePorts), e.g. when another instance's config must name them; default: chosen here. */
+  ports?: InstancePorts;
+  /** Called with the instance's etc directory once the copy of the config is written, before Asterisk starts: add or change files. */
+  configure?: (etc: string) => void;
+}
+
 export class LocalAsterisk {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -173,10 +181,11 @@ export class LocalAsterisk {
   ) {}
 
   /** Starts an instance of `install` running a copy of `configDir`; resolves once ARI answers. */
-  static async start(install: AsteriskInstall, configDir: string): Promise<LocalAsterisk> {
+  static async start(install: AsteriskInstall, configDir: string, options: StartOptions = {}): Promise<LocalAsterisk> {
     const dir = mkdtempSync(join(tmpdir(), 'ari-transfer-asterisk-'));
-    const ports = await choosePorts();
+    const ports = options.ports ?? (await choosePorts());
     const configFile = writeConfig(configDir, join(dir, 'etc'), install, join(dir, 'instance'), ports);
+    options.configure?.(join(dir, 'etc'));
     const asterisk = new LocalAsterisk(install, dir, configFile, ports, join(dir, 'console.log'));
     await asterisk.run();
     return asterisk;
@@ -184,6 +193,11 @@ export class LocalAsterisk {
 
   get target(): AsteriskTarget {
     return { ariUrl: `http://127.0.0.1:${this.ports.http}`, ...CONFIG_DEFAULTS, sipHost: '127.0.0.1', sipPort: this.ports.sip, phones: this.ports.phones };
+  }
+
+  /** Asterisk's process is running (started, and not stopped or exited since). */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** What the suite's environment needs to find and control this instance. */
@@ -202,6 +216,12 @@ export class LocalAsterisk {
   consoleTail(lines = 150): string {
     if (!existsSync(this.consoleLogFile)) return '';
     return readFileSync(this.consoleLogFile, 'utf8').split('\n').slice(-lines).join('\n');
+  }
+
+  /** Starts this instance again after stop(), with the same config and ports; resolves once ARI answers. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.run();
   }
 
   private async run(): Promise<void> {

@@ -33,6 +33,8 @@ export class ScenarioLog {
   readonly events: string[] = [];
   /** Events of other sockets (multi-app scenario), by label. */
   readonly otherEvents = new Map<string, string[]>();
+  /** REST calls of labelled clients (one per Asterisk node), by label; also in `rest`. */
+  readonly labelledRest = new Map<string, RestRecord[]>();
   private readonly t0 = performance.now();
 
   step(text: string): void {
@@ -49,6 +51,8 @@ export class AriClient {
     user: string,
     password: string,
     private readonly log: ScenarioLog,
+    /** Several Asterisk nodes: whose calls these are, in the steps (`REST[a] >`) and `labelledRest`. */
+    private readonly label?: string,
   ) {
     this.auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   }
@@ -64,7 +68,8 @@ export class AriClient {
     const headers: Record<string, string> = { Authorization: this.auth };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const shown = `${method} ${path}${Object.keys(q).length ? `?${new URLSearchParams(q).toString()}` : ''}`;
-    this.log.step(`REST > ${shown}`);
+    const rest = this.label ? `REST[${this.label}]` : 'REST';
+    this.log.step(`${rest} > ${shown}`);
     const sent = new Date().toISOString();
     const res = await fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     const text = await res.text();
@@ -75,8 +80,10 @@ export class AriClient {
     } catch {
       response = text;
     }
-    this.log.rest.push({ sent, received, method, path, query: q, body: body ?? null, status: res.status, response });
-    this.log.step(`REST < ${shown} -> ${res.status}${text ? ` ${text.slice(0, 200)}` : ''}`);
+    const record = { sent, received, method, path, query: q, body: body ?? null, status: res.status, response };
+    this.log.rest.push(record);
+    if (this.label) this.log.labelledRest.set(this.label, [...(this.log.labelledRest.get(this.label) ?? []), record]);
+    this.log.step(`${rest} < ${shown} -> ${res.status}${text ? ` ${text.slice(0, 200)}` : ''}`);
     return { status: res.status, body: response };
   }
 
@@ -104,6 +111,8 @@ export class EventSocket {
   ) {
     // A socket that receives nothing still gets its (empty) file.
     if (label !== 'main' && !log.otherEvents.has(label)) log.otherEvents.set(label, []);
+    // An Asterisk stopped on purpose closes the socket, sometimes with a reset.
+    ws.on('error', (err) => log.step(`WS ${label} error ${err.message}`));
     ws.on('message', (data) => {
       const text = String(data);
       const e = JSON.parse(text) as AriEvent;
