@@ -1,5 +1,7 @@
 // ARI REST over HTTP: every Asterisk has it, and it is the fallback when the
 // events WebSocket cannot carry requests (before Asterisk 22.4, or down).
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosInstance } from 'axios';
 import { TransportFailure, type AriTransport, type RawRequest, type RawResponse } from './transport.js';
 
@@ -10,6 +12,17 @@ export interface HttpTransportOptions {
   password: string;
   timeoutMs: number;
 }
+
+/**
+ * Connections to Asterisk at most; further requests wait for a free one.
+ * Node's default agent opens one per concurrent request and keeps only 256
+ * idle: hundreds of transfers at once (ringback goes over HTTP) opened and
+ * closed thousands of connections, whose setup cost more CPU than the wait
+ * (BENCHMARKS.md, blind transfers at 500 at once). Asterisk's HTTP server
+ * takes 100 sessions by default (http.conf sessionlimit), the events socket
+ * among them.
+ */
+const MAX_CONNECTIONS = 64;
 
 export class HttpTransport implements AriTransport {
   private readonly http: AxiosInstance;
@@ -23,7 +36,8 @@ export class HttpTransport implements AriTransport {
       validateStatus: () => true,
       // ARI answers 204 with no body; anything else is JSON.
       responseType: 'json',
-      // Keep-alive is Node's default agent behaviour since Node 19.
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: MAX_CONNECTIONS }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: MAX_CONNECTIONS }),
     });
   }
 

@@ -59,10 +59,13 @@ export class AriRestClient {
   private readonly observer: AriRequestObserver | undefined;
   private viaHttp: AriRestClient | undefined;
 
-  constructor(private readonly options: AriRestOptions) {
+  constructor(
+    private readonly options: AriRestOptions,
+    http?: HttpTransport,
+  ) {
     this.observer = options.observer;
     this.webSocket = options.webSocket;
-    this.http = new HttpTransport(options);
+    this.http = http ?? new HttpTransport(options);
   }
 
   /**
@@ -73,7 +76,8 @@ export class AriRestClient {
    */
   overHttp(): AriRestClient {
     if (!this.webSocket) return this;
-    this.viaHttp ??= new AriRestClient({ ...this.options, webSocket: undefined });
+    // Sharing this client's HTTP connections.
+    this.viaHttp ??= new AriRestClient({ ...this.options, webSocket: undefined }, this.http);
     return this.viaHttp;
   }
 
