@@ -58,6 +58,8 @@ export interface TransferConfig {
   policyTimeoutMs: number;
   /** Endpoints whose phones want 200 as soon as the blind-transfer leg is placed. */
   immediate200Endpoints: RegExp[];
+  /** With REGISTRY=redis: dial string, with `{node}` and `{exten}`, of the call to another node joining a transfer's two calls. */
+  internodeDialTemplate: string;
 }
 
 export interface HttpConfig {
@@ -234,6 +236,10 @@ const envSchema = z.object({
   TRANSFER_POLICY_URL: httpUrl.optional(),
   TRANSFER_POLICY_TIMEOUT_MS: milliseconds(50, 30_000).default(2_000),
   TRANSFER_IMMEDIATE_200_ENDPOINTS: regexList('TRANSFER_IMMEDIATE_200_ENDPOINTS').optional(),
+  INTERNODE_DIAL_TEMPLATE: z
+    .string()
+    .refine((v) => v.includes('{node}') && v.includes('{exten}'), 'must contain {node} and {exten}, e.g. PJSIP/{exten}@node-{node}')
+    .default('PJSIP/{exten}@node-{node}'),
   HTTP_HOST: httpHost.default('127.0.0.1'),
   HTTP_PORT: wholeNumber(0, 65535, 'a port number').default(8080),
   HTTP_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -313,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       policyUrl: e.TRANSFER_POLICY_URL,
       policyTimeoutMs: e.TRANSFER_POLICY_TIMEOUT_MS,
       immediate200Endpoints: e.TRANSFER_IMMEDIATE_200_ENDPOINTS ?? [],
+      internodeDialTemplate: e.INTERNODE_DIAL_TEMPLATE,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -22,7 +22,9 @@ import type { RegistryStore } from './registry/types.js';
 import { TransferHistory } from './transfer/history.js';
 import { DestinationPolicy } from './transfer/policy.js';
 import type { TransferObserver } from './transfer/observer.js';
+import { InternodeJoins } from './transfer/internode-join.js';
 import { TransferHandler } from './transfer/transfer-handler.js';
+import { INTERNODE_ARG } from './legs/internode.js';
 import { WebhookNotifier } from './webhooks/index.js';
 
 export interface ServiceOptions {
@@ -52,6 +54,7 @@ export class TransferService {
   readonly webhooks: WebhookNotifier;
   readonly history: TransferHistory;
   private readonly hold: HoldMusic | undefined;
+  private readonly joins: InternodeJoins;
   private readonly watch = new ChannelEndWatch();
   private readonly events: EventStream;
   private readonly sync: ResyncLoop;
@@ -129,6 +132,7 @@ export class TransferService {
       timeoutMs: config.routingTimeoutMs,
       logger,
     });
+    this.joins = new InternodeJoins({ rest: this.rest, registry: this.registry, logger });
     this.metrics.track({
       registryCounts: () => this.registry.store.counts(),
       transfersInFlight: () => this.transfers.activeCount,
@@ -245,6 +249,10 @@ export class TransferService {
         ? (await this.registry.store.getChannel(event.channel.id))?.bridgeId
         : undefined;
     await this.registry.apply(event);
+    // A call from another node, for a transfer there: off the event queue (REST round trips).
+    if (event.type === 'StasisStart' && event.args[0] === INTERNODE_ARG) {
+      void this.joins.accept(event.channel).catch((err: unknown) => this.log.error({ err, channelId: event.channel.id }, 'joining a call from another node failed'));
+    }
     this.dialer.onEvent(event);
     this.watch.onEvent(event);
     await this.router.onEvent(event, bridgeBefore);

@@ -21,6 +21,8 @@ export type DialOutcome =
 
 export interface DialRequest {
   exten: string;
+  /** The whole dial string, instead of the template with `exten` (a call to another node). */
+  endpoint?: string;
   purpose: 'transfer' | 'route';
   /** "Name <number>"; without it the callee sees Anonymous. */
   callerId: string | undefined;
@@ -100,7 +102,7 @@ export class Dialer {
 
   dial(req: DialRequest): DialAttempt {
     const channelId = `${req.purpose}-${randomUUID()}`;
-    const endpoint = this.endpointFor(req.exten);
+    const endpoint = req.endpoint ?? this.endpointFor(req.exten);
     const log = this.log.child({ legChannelId: channelId, endpoint, purpose: req.purpose });
     const tracked = this.track(channelId, req.timeoutMs, log);
     const { entry } = tracked;

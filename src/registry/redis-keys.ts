@@ -6,6 +6,7 @@
 //   <prefix>:node:<node>:channels       hash: channel id → ChannelRecord (JSON)
 //   <prefix>:node:<node>:bridges        hash: bridge id → BridgeRecord (JSON)
 //   <prefix>:node:<node>:callids        hash: SIP Call-ID → channel ids (JSON array)
+//   <prefix>:node:<node>:join:<id>      string: a transfer's JoinRequest for that node (expires)
 export interface NodeKeys {
   channels: string;
   bridges: string;
@@ -19,4 +20,8 @@ export function nodesKey(prefix: string): string {
 export function nodeKeys(prefix: string, node: string): NodeKeys {
   const base = `${prefix}:node:${node}`;
   return { channels: `${base}:channels`, bridges: `${base}:bridges`, callIds: `${base}:callids` };
+}
+
+export function joinKey(prefix: string, node: string, transferId: string): string {
+  return `${prefix}:node:${node}:join:${transferId}`;
 }

@@ -16,8 +16,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { MemoryRegistryStore, type MemoryStoreOptions } from './memory-store.js';
-import { nodeKeys, nodesKey, type NodeKeys } from './redis-keys.js';
-import { SharedRegistryUnavailable, type BridgeRecord, type ChannelRecord, type OtherNodes, type RegistryCounts, type RegistryStore, type RemoteChannel } from './types.js';
+import { joinKey, nodeKeys, nodesKey, type NodeKeys } from './redis-keys.js';
+import { SharedRegistryUnavailable, type BridgeRecord, type ChannelRecord, type JoinRequest, type OtherNodes, type RegistryCounts, type RegistryStore, type RemoteChannel } from './types.js';
 
 export type MirrorState = 'down' | 'publishing' | 'up';
 
@@ -27,6 +27,9 @@ export type MirrorState = 'down' | 'publishing' | 'up';
  * it, so the heartbeat's PEXPIRE always finds the key.
  */
 export const NODE_FIELD = ' node';
+
+/** A join request not taken by then is stale (the trunk call it announced has long failed). */
+const JOIN_TTL_MS = 60_000;
 
 export interface SharedStoreOptions extends MemoryStoreOptions {
   redis: Redis;
@@ -42,7 +45,7 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
   private readonly redis: Redis;
   private readonly keys: NodeKeys;
   private readonly nodes: string;
-  private readonly node: string;
+  readonly node: string;
   private readonly prefix: string;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -144,6 +147,24 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
       });
     } catch (err) {
       throw new SharedRegistryUnavailable(`the shared registry cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  async offerJoin(node: string, request: JoinRequest): Promise<void> {
+    await this.ask(() => this.redis.set(joinKey(this.prefix, node, request.transferId), JSON.stringify(request), 'PX', JOIN_TTL_MS));
+  }
+
+  async takeJoin(transferId: string): Promise<JoinRequest | undefined> {
+    const json = await this.ask(() => this.redis.getdel(joinKey(this.prefix, this.node, transferId)));
+    return json ? (JSON.parse(json) as JoinRequest) : undefined;
+  }
+
+  private async ask<T>(command: () => Promise<T>): Promise<T> {
+    if (this.redis.status !== 'ready') throw new SharedRegistryUnavailable(`Redis is not connected (${this.redis.status})`);
+    try {
+      return await command();
+    } catch (err) {
+      throw new SharedRegistryUnavailable(`the shared registry cannot be reached: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

@@ -72,10 +72,28 @@ export interface RemoteChannel {
   channel: ChannelRecord;
 }
 
-/** The other nodes' Call-ID indexes (REGISTRY=redis). */
+/**
+ * What a transfer on one node asks of another node's instance: connect the
+ * call arriving over the trunk for `transferId` to the bridge of
+ * `replacedId` (the replaced leg of the consultation call), and hang that
+ * leg up.
+ */
+export interface JoinRequest {
+  transferId: string;
+  fromNode: string;
+  replacedId: string;
+}
+
+/** The other nodes (REGISTRY=redis); every method throws SharedRegistryUnavailable when Redis cannot be asked. */
 export interface OtherNodes {
-  /** Channels on the other live nodes carrying this SIP Call-ID; throws SharedRegistryUnavailable when they cannot be asked. */
+  /** This node's name. */
+  readonly node: string;
+  /** Channels on the other live nodes carrying this SIP Call-ID. */
   findOnOtherNodes(callId: string): Promise<RemoteChannel[]>;
+  /** Leaves a join request for `node`'s instance (it expires unless taken). */
+  offerJoin(node: string, request: JoinRequest): Promise<void>;
+  /** Takes, once, the join request left for this node under `transferId`. */
+  takeJoin(transferId: string): Promise<JoinRequest | undefined>;
 }
 
 export class SharedRegistryUnavailable extends Error {

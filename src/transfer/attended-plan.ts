@@ -27,13 +27,12 @@ export interface TopologySnapshot {
    * With a shared registry, when no channel here has the Replaces Call-ID:
    * the other nodes' channels that have it, or why they could not be asked.
    */
-  elsewhere?: { found: readonly { node: string; channelId: string }[] } | { unavailable: string };
+  elsewhere?: { found: readonly { node: string; channelId: string; bridged: boolean }[] } | { unavailable: string };
 }
 
 export type RejectionReason =
   | 'source-not-bridged'
   | 'unknown-dialog'
-  | 'dialog-on-another-node'
   | 'shared-registry-unavailable'
   | 'ambiguous-dialog'
   | 'replaces-itself'
@@ -93,7 +92,24 @@ export interface SemiAttendedPlan {
   transfererGone: boolean;
 }
 
-export type AttendedPlanResult = AttendedPlan | SemiAttendedPlan | Rejection;
+/**
+ * Across nodes: R is on another Asterisk node. A call to that node's
+ * Stasis application carries the transferees to R's bridge there (that
+ * node's instance connects it and hangs R up); the transferer leaves here.
+ */
+export interface RemotePlan {
+  ok: true;
+  mode: 'remote';
+  sourceId: string;
+  /** R's channel id on its own node. */
+  replacedId: string;
+  node: string;
+  sourceBridgeId: string;
+  transfereeIds: string[];
+  transfererGone: boolean;
+}
+
+export type AttendedPlanResult = AttendedPlan | SemiAttendedPlan | RemotePlan | Rejection;
 
 export interface ReplacesDialog {
   callId: string;
@@ -119,6 +135,7 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
 
   const replaced = resolveReplaced(event, topo);
   if (!replaced.ok) return replaced;
+  if ('node' in replaced) return planRemote(event, topo, replaced, transfererGone);
   const replacedId = replaced.channel.id;
   if (replacedId === sourceId) return reject('replaces-itself', `Replaces names the REFER's own dialog (${sourceId})`);
   if (replaced.channel.hangingUp) return reject('replaced-gone', `replaced channel ${replacedId} is hanging up`);
@@ -174,7 +191,18 @@ export function planAttended(event: ChannelTransferEvent, topo: TopologySnapshot
   };
 }
 
-type Resolved = { ok: true; channel: ChannelRecord; by: 'asterisk' | 'registry' } | Rejection;
+type Remote = { ok: true; node: string; channelId: string };
+type Resolved = { ok: true; channel: ChannelRecord; by: 'asterisk' | 'registry' } | Remote | Rejection;
+
+function planRemote(event: ChannelTransferEvent, topo: TopologySnapshot, replaced: Remote, transfererGone: boolean): RemotePlan | Rejection {
+  const sourceId = event.referred_by.source_channel.id;
+  const sourceBridgeId = topo.channels.get(sourceId)?.bridgeId ?? (transfererGone ? event.referred_by.bridge?.id : undefined);
+  const sourceBridge = sourceBridgeId ? topo.bridges.get(sourceBridgeId) : undefined;
+  if (!sourceBridge) return reject('source-not-bridged', `transferer channel ${sourceId} is in no bridge`);
+  const transfereeIds = sourceBridge.channelIds.filter((id) => id !== sourceId && topo.channels.get(id) !== undefined && !topo.channels.get(id)!.hangingUp);
+  if (transfereeIds.length === 0) return reject('no-transferee', `nobody left with the transferer in bridge ${sourceBridge.id}`);
+  return { ok: true, mode: 'remote', sourceId, replacedId: replaced.channelId, node: replaced.node, sourceBridgeId: sourceBridge.id, transfereeIds, transfererGone };
+}
 
 function resolveReplaced(event: ChannelTransferEvent, topo: TopologySnapshot): Resolved {
   const byAsterisk = event.refer_to.destination_channel;
@@ -200,19 +228,19 @@ function resolveReplaced(event: ChannelTransferEvent, topo: TopologySnapshot): R
   return { ok: true, channel: others[0]!, by: 'registry' };
 }
 
-/** Why a dialog that is not on this node cannot be transferred to from here, if the other nodes tell. */
-function elsewhere(topo: TopologySnapshot, callId: string): Rejection | undefined {
+/** A dialog that is not on this node: on which other node, if the other nodes tell. */
+function elsewhere(topo: TopologySnapshot, callId: string): Remote | Rejection | undefined {
   const other = topo.elsewhere;
   if (!other) return undefined;
   if ('unavailable' in other) {
     return reject('shared-registry-unavailable', `no call with SIP Call-ID ${callId} on this node, and the other nodes cannot be asked: ${other.unavailable}`);
   }
-  const [first] = other.found;
+  const [first, ...more] = other.found;
   if (!first) return undefined;
-  return reject(
-    'dialog-on-another-node',
-    `the call with SIP Call-ID ${callId} is on node ${first.node} (channel ${first.channelId}); transfers across nodes are not supported yet`,
-  );
+  if (more.length > 0) return reject('ambiguous-dialog', `${other.found.length} calls on other nodes have SIP Call-ID ${callId}`);
+  // A consultation call still ringing on another node is not taken over from here.
+  if (!first.bridged) return reject('replaced-not-bridged', `the call with SIP Call-ID ${callId} on node ${first.node} is in no bridge`);
+  return { ok: true, node: first.node, channelId: first.channelId };
 }
 
 // Replaces names the dialog's from-tag and to-tag. For a call the phone made,

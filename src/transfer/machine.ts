@@ -10,6 +10,7 @@
 //              │                           ▼                   │ gone, shutdown         ▼                      ├─▶ failed
 //              │                       finishing               └──▶ unwinding ──▶ finishing                    ├─▶ rejected
 //              ├─ attended, consultation call ringing ──────▶ dialing (its ringing leg, taken over)            │
+//              ├─ attended, consultation call on another node ▶ dialing (a call to that node)               │
 //              ├─ attended, both calls up ──▶ moving ──moved──▶ finishing ─────────────────────────────────────┘
 //              │                               └─ a move failed (undone) ──▶ finishing
 //              └─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
@@ -59,6 +60,8 @@ export interface LegPlan {
   destination?: string;
   /** Semi-attended: the transferring phone's ringing consultation call, whose leg is taken over. */
   replacedId?: string;
+  /** Across nodes: the call placed goes to `node`, whose instance connects it to `replacedId`'s bridge there. */
+  remote?: { node: string; replacedId: string };
   /** Blind: a busy or rejecting target is a "no" (603). Semi-attended: any failure is 503. */
   busyIsDecline: boolean;
 }
@@ -316,6 +319,24 @@ function transfererGoneNote(gone: boolean): { note?: Note } {
 function openAttended(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 'opened' }>): Transition {
   const plan = planAttended(event, s.topology);
   if (!plan.ok) return rejected('attended', plan);
+  if (plan.mode === 'remote') {
+    const leg: LegPlan = {
+      sourceId: plan.sourceId,
+      sourceBridgeId: plan.sourceBridgeId,
+      transfereeIds: plan.transfereeIds,
+      remote: { node: plan.node, replacedId: plan.replacedId },
+      busyIsDecline: false,
+    };
+    return {
+      transfer: { state: TransferState.Dialing, leg },
+      note: {
+        level: 'info',
+        step: 'plan',
+        msg: 'attended transfer planned across nodes: a call to the other node joins the transferees to its target',
+        fields: { node: plan.node, replacedChannelId: plan.replacedId, transferees: plan.transfereeIds, ...(plan.transfererGone ? { transfererGone: true } : {}) },
+      },
+    };
+  }
   if (plan.mode === 'ringing') {
     const leg: LegPlan = {
       sourceId: plan.sourceId,

@@ -10,6 +10,7 @@ import type { AllEnded } from '../legs/channel-watch.js';
 import { callerIdOf } from '../legs/caller-id.js';
 import type { DialAttempt } from '../legs/dialer.js';
 import { hangUpLeg } from '../legs/hang-up.js';
+import { internodeExten } from '../legs/internode.js';
 import type { ChannelRecord } from '../registry/types.js';
 import type { AttendedPlan, TopologySnapshot } from './attended-plan.js';
 import { watchTransferees, type FlowContext, type FlowOutcome } from './flow.js';
@@ -20,6 +21,9 @@ import { carryOutMoves } from './moves.js';
 import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 import { gatherTopology } from './topology.js';
+
+/** How long a call to another node may take to be answered by that node's instance. */
+const INTERNODE_TIMEOUT_MS = 8000;
 
 /** How long the phone's legs wait for Asterisk to finish the final NOTIFY before they are hung up anyway. */
 const FINAL_NOTIFY_WAIT_MS = 2000;
@@ -137,6 +141,10 @@ class TransferRun {
     const { ctx } = this;
     // Recovered after a restart: the leg rings already, and the transferees hear it.
     const resumed = this.leg !== undefined;
+    if (!resumed && plan.remote) {
+      const refused = await this.offerJoin(plan.remote);
+      if (refused) return refused;
+    }
     const leg = this.leg ?? (plan.replacedId !== undefined ? this.takeOver(plan, plan.replacedId) : this.place(plan));
     if (!leg) return { type: 'leg-lost' };
     this.leg = leg;
@@ -158,6 +166,21 @@ class TransferRun {
     return outcome.answered ? { type: 'leg-answered' } : { type: 'leg-failed', failure: outcome.failure, detail: outcome.detail };
   }
 
+  /** Across nodes: the other node's instance is told what the call about to arrive is for, before it is placed. */
+  private async offerJoin(remote: NonNullable<LegPlan['remote']>): Promise<Stimulus | undefined> {
+    const { ctx } = this;
+    const otherNodes = ctx.deps.registry.otherNodes;
+    try {
+      if (!otherNodes) throw new Error('no shared registry (REGISTRY=memory)');
+      await otherNodes.offerJoin(remote.node, { transferId: ctx.transferId, fromNode: otherNodes.node, replacedId: remote.replacedId });
+      return undefined;
+    } catch (err) {
+      const detail = `could not ask node ${remote.node} to join: ${err instanceof Error ? err.message : String(err)}`;
+      ctx.journal.error('dial', { node: remote.node }, detail);
+      return { type: 'leg-failed', failure: 'error', detail };
+    }
+  }
+
   /** Semi-attended: the consultation call's ringing leg now rings for the transferees. */
   private takeOver(plan: LegPlan, replacedId: string): DialAttempt | undefined {
     const leg = this.ctx.deps.pendingDials.takeOver(replacedId);
@@ -177,12 +200,20 @@ class TransferRun {
     const callerFrom = { transferee: channels?.get(plan.transfereeIds[0]!), transferer: channels?.get(plan.sourceId), none: undefined };
     // The leg carries its own mark from its creation on.
     const mark = encodeMark(legMarkOf(this.ctx.transferId, plan, Date.now() + deps.transfer.timeoutMs));
+    // Across nodes: the other node's dialplan hands the call to its Stasis application ([from-internode]), and its exten names the transfer.
+    const exten = internodeExten(this.ctx.transferId);
+    const remote = plan.remote && {
+      exten,
+      endpoint: deps.transfer.internodeDialTemplate.replaceAll('{node}', plan.remote.node).replaceAll('{exten}', exten),
+    };
     const leg = deps.dialer.dial({
-      exten: plan.destination!,
+      exten: remote?.exten ?? plan.destination!,
+      ...(remote ? { endpoint: remote.endpoint } : {}),
       purpose: 'transfer',
       callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
       variables: { ...deps.transfer.channelVars, [LEG_MARK]: mark },
-      timeoutMs: deps.transfer.timeoutMs,
+      // The other node's instance answers within milliseconds; a node that does not is down (SIP would retry for 32 s).
+      timeoutMs: remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : deps.transfer.timeoutMs,
       originator: plan.transfereeIds[0],
     });
     journal.info(
@@ -194,7 +225,7 @@ class TransferRun {
         transferees: plan.transfereeIds,
         immediate200: this.wantsImmediate200(plan),
       },
-      'blind transfer: dialling the destination',
+      remote ? `calling node ${plan.remote!.node} to join the transferees to the replaced call's bridge there` : 'blind transfer: dialling the destination',
     );
     return leg;
   }

@@ -66,7 +66,7 @@ export async function gatherTopology(
 async function lookElsewhere(otherNodes: NonNullable<CallRegistry['otherNodes']>, callId: string): Promise<TopologySnapshot['elsewhere']> {
   try {
     const found = await otherNodes.findOnOtherNodes(callId);
-    return { found: found.map((r) => ({ node: r.node, channelId: r.channel.id })) };
+    return { found: found.map((r) => ({ node: r.node, channelId: r.channel.id, bridged: r.channel.bridgeId !== undefined })) };
   } catch (err) {
     if (err instanceof SharedRegistryUnavailable) return { unavailable: err.message };
     throw err;

@@ -1,8 +1,9 @@
-// An attended transfer whose Replaces names a dialog this node does not
-// have, with REGISTRY=redis: the other nodes are asked through the shared
-// registry (a real redis-server; "ast2" is another node's store publishing
-// its calls). Joining calls across nodes is not built yet: the phone hears
-// 503 either way, and the log says which of the two it was.
+// Transfers across nodes on the emulator, with REGISTRY=redis and a real
+// redis-server. The service under test is node "ast1"; "ast2" is another
+// node's store publishing its calls (and leaving join requests), as far as
+// Redis is concerned. Both halves: ast1 transferring (its Replaces names a
+// dialog on ast2: a join request for ast2, a call to node-ast2), and ast1
+// joining (a call arrives from ast2 for a transfer there).
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openRedis } from '../../src/redis/connection.js';
 import { SharedRegistryStore } from '../../src/registry/shared-store.js';
@@ -33,7 +34,7 @@ beforeEach(async () => {
   const connection = openRedis(redis.url, 'ast2', logger, { ready: () => store?.connected(), lost: () => store?.disconnected() });
   store = new SharedRegistryStore({ redis: connection, keyPrefix: 'ari-transfer', node: 'ast2', ttlMs: 30_000, logger });
   ast2 = { store, close: () => (store!.close(), connection.disconnect()) };
-  await store.replaceAll([channelRecord('carol-on-ast2', { callId: 'consult@ast2' })], []);
+  await store.replaceAll([channelRecord('carol-on-ast2', { callId: 'consult@ast2', bridgeId: 'consult-bridge-on-ast2' })], []);
   await waitUntil(() => store!.state === 'up' && h.service.notReadyReason === undefined, 'both nodes published');
 });
 afterEach(async () => {
@@ -52,16 +53,30 @@ async function referToOtherNode() {
 }
 
 describe('REGISTRY=redis: a Replaces dialog on another node', () => {
-  it('found on ast2: 100 then 503, nothing moved, the log names the node', async () => {
+  it('found on ast2: a join request for ast2, a call to node-ast2; once it answers it joins alice, bob hears 100 then 200 and his call is hung up', async () => {
+    const { calls, sipfrags } = await referToOtherNode();
+    expect(sipfrags).toEqual([100, 200]);
+    const summary = await transferFinished(h);
+    const leg = h.emu.requests.find((r) => r.method === 'POST' && /^\/channels\/transfer-/.test(r.path))!;
+    expect(leg.query.endpoint).toBe(`PJSIP/xfer-${summary.transferId}@node-ast2`);
+    // What ast2's instance is asked to do with that call (taken by it; here, by the test).
+    expect(await ast2.store.takeJoin(summary.transferId)).toEqual({ transferId: summary.transferId, fromNode: 'ast1', replacedId: 'carol-on-ast2' });
+    const legId = leg.path.slice('/channels/'.length);
+    expect(membersOf(h, calls.originalBridge)).toEqual([calls.alice.id, legId].sort());
+    expect(h.emu.channel(calls.bobFirst.id)).toBeUndefined();
+    expect(h.logs.lines.find((l) => l.msg === 'attended transfer planned across nodes: a call to the other node joins the transferees to its target')).toMatchObject({
+      node: 'ast2',
+      replacedChannelId: 'carol-on-ast2',
+    });
+  });
+
+  it('the call to ast2 refused (congestion): 100 then 503, alice still with bob', async () => {
+    h.emu.setEndpoint('node-ast2', { kind: 'congestion' });
     const { calls, sipfrags } = await referToOtherNode();
     expect(sipfrags).toEqual([100, 503]);
     await transferFinished(h);
     expect(membersOf(h, calls.originalBridge)).toEqual([calls.alice.id, calls.bobFirst.id].sort());
-    expect(h.emu.hangups).toEqual([]);
-    expect(h.logs.lines.find((l) => l.msg === 'attended transfer rejected')).toMatchObject({
-      reason: 'dialog-on-another-node',
-      detail: 'the call with SIP Call-ID consult@ast2 is on node ast2 (channel carol-on-ast2); transfers across nodes are not supported yet',
-    });
+    expect(h.finished[0]).toMatchObject({ result: 'failed', sipfrags: [100, 503] });
   });
 
   it('Redis lost: the other nodes cannot be asked: 100 then 503, nothing moved, the log says why', async () => {
@@ -72,5 +87,44 @@ describe('REGISTRY=redis: a Replaces dialog on another node', () => {
     await transferFinished(h);
     expect(membersOf(h, calls.originalBridge)).toEqual([calls.alice.id, calls.bobFirst.id].sort());
     expect(h.logs.lines.find((l) => l.msg === 'attended transfer rejected')).toMatchObject({ reason: 'shared-registry-unavailable' });
+  });
+});
+
+describe('REGISTRY=redis: a call from another node joining a transfer there', () => {
+  /** carol talks to bob's consultation leg here, on ast1. */
+  async function consultationHere() {
+    const carol = h.emu.phoneCalls({ endpoint: 'carol', exten: '300' });
+    h.emu.answer(carol.id);
+    const bobConsult = h.emu.phoneCalls({ endpoint: 'bob', exten: '300' });
+    h.emu.answer(bobConsult.id);
+    const bridge = h.emu.createBridge({ name: 'consultation' }).id;
+    h.emu.addToBridge(bridge, carol.id);
+    h.emu.addToBridge(bridge, bobConsult.id);
+    await waitUntil(async () => (await h.service.registry.store.getChannel(bobConsult.id))?.bridgeId === bridge, 'the registry to see the bridge');
+    return { carol, bobConsult, bridge };
+  }
+
+  /** The call ast2's service places for its transfer `id`, arriving over the trunk ([from-internode]). */
+  const callFromAst2 = (id: string) => h.emu.phoneCalls({ endpoint: 'node-ast2', exten: `xfer-${id}`, args: ['internode'] });
+
+  it('with its join request: the call goes into the replaced leg\'s bridge, is answered, and the replaced leg is hung up', async () => {
+    const { carol, bobConsult, bridge } = await consultationHere();
+    await ast2.store.offerJoin('ast1', { transferId: 'abc123', fromNode: 'ast2', replacedId: bobConsult.id });
+    const trunk = callFromAst2('abc123');
+    await waitUntil(() => h.emu.channel(bobConsult.id) === undefined, 'the replaced leg to be hung up');
+    expect(membersOf(h, bridge)).toEqual([carol.id, trunk.id].sort());
+    expect(h.emu.channel(trunk.id)?.state).toBe('Up');
+    expect(h.logs.messages()).toContain('joined the call from node ast2; hanging up the replaced leg');
+    // Taken once: a second call for the same transfer would be refused.
+    expect(await redis.keys()).not.toContain('ari-transfer:node:ast1:join:abc123');
+  });
+
+  it('without a join request (expired, unknown): refused with congestion, nothing else touched', async () => {
+    const { carol, bobConsult, bridge } = await consultationHere();
+    const trunk = callFromAst2('feed01');
+    await waitUntil(() => h.emu.channel(trunk.id) === undefined, 'the call to be refused');
+    expect(h.emu.hangups.find((x) => x.channelId === trunk.id)).toMatchObject({ cause: 34 });
+    expect(membersOf(h, bridge)).toEqual([carol.id, bobConsult.id].sort());
+    expect(h.logs.messages()).toContain('refusing a call from another node: no join request for this transfer (expired, or already taken)');
   });
 });

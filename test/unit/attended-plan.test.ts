@@ -129,14 +129,23 @@ describe('planAttended', () => {
     expect(planAttended(transferEvent(w, { callId: 'nobody@example' }), topo(w, []))).toMatchObject({ ok: false, reason: 'unknown-dialog' });
   });
 
-  it('names the node of a dialog found only on another node, and the reason when the other nodes cannot be asked', () => {
+  it('plans a dialog found only on another node as a call to that node; says why when the other nodes cannot be asked', () => {
     const w = world();
-    const away = { ...topo(w, []), elsewhere: { found: [{ node: 'ast2', channelId: 'far-1' }] } };
+    const away = { ...topo(w, []), elsewhere: { found: [{ node: 'ast2', channelId: 'far-1', bridged: true }] } };
     expect(planAttended(transferEvent(w, { callId: 'far@example' }), away)).toEqual({
-      ok: false,
-      reason: 'dialog-on-another-node',
-      detail: 'the call with SIP Call-ID far@example is on node ast2 (channel far-1); transfers across nodes are not supported yet',
+      ok: true,
+      mode: 'remote',
+      sourceId: 'B',
+      replacedId: 'far-1',
+      node: 'ast2',
+      sourceBridgeId: 'bridge1',
+      transfereeIds: ['A'],
+      transfererGone: false,
     });
+    const ringingThere = { ...topo(w, []), elsewhere: { found: [{ node: 'ast2', channelId: 'far-1', bridged: false }] } };
+    expect(planAttended(transferEvent(w, { callId: 'far@example' }), ringingThere)).toMatchObject({ ok: false, reason: 'replaced-not-bridged' });
+    const twice = { ...topo(w, []), elsewhere: { found: [{ node: 'ast2', channelId: 'far-1', bridged: true }, { node: 'ast3', channelId: 'far-2', bridged: true }] } };
+    expect(planAttended(transferEvent(w, { callId: 'far@example' }), twice)).toMatchObject({ ok: false, reason: 'ambiguous-dialog' });
     const cut = { ...topo(w, []), elsewhere: { unavailable: 'Redis is not connected (reconnecting)' } };
     expect(planAttended(transferEvent(w, { callId: 'far@example' }), cut)).toEqual({
       ok: false,

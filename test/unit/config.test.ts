@@ -51,6 +51,7 @@ describe('loadConfig', () => {
         policyUrl: undefined,
         policyTimeoutMs: 2000,
         immediate200Endpoints: [],
+        internodeDialTemplate: 'PJSIP/{exten}@node-{node}',
       },
       logLevel: 'info',
     });

@@ -1,0 +1,144 @@
+// An attended transfer across two real Asterisk nodes, through the service:
+// one instance per node (ASTERISK_NODE a and b) sharing a real redis-server.
+//
+//   alice (1001) ── a ── bob (1002, first call)      bob's phone REFERs on
+//   bob (1002, consultation) ── b ── carol (1003)    his first call (node a),
+//                                                    Replaces naming the
+//   after:  alice ── a ══ trunk ══ b ── carol        consultation (node b)
+//
+// Node a's service finds the dialog on node b in the shared registry, leaves
+// b's instance a join request, and calls node b over the trunk; b's
+// instance puts that call in carol's bridge, answers it and hangs bob's
+// consultation leg up; a joins the answered call to alice and tells bob 200.
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { CONFIG_DEFAULTS } from './asterisk-target.js';
+import { AriProbe, until } from './harness.js';
+import { onTwoNodes, startNodes, type Node, type Nodes } from './nodes.js';
+import { exitOf, SippPhone } from './phones.js';
+import { ServiceProcess } from './service-process.js';
+import { receivedSipfrags } from './sipp-messages.js';
+import { RedisServer } from '../helpers/redis-server.js';
+
+const listening = () => new Promise((r) => setTimeout(r, 300));
+
+onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redis)', () => {
+  let nodes: Nodes;
+  let redis: RedisServer;
+  let services: ServiceProcess[] = [];
+  let phones: SippPhone[] = [];
+  const probe = (node: Node) => new AriProbe(node.target);
+  const explain = () => [...phones.map((p) => p.diagnostics()), ...services.map((s) => s.tail(40))].join('\n');
+
+  beforeAll(async () => {
+    [nodes, redis] = await Promise.all([startNodes(), RedisServer.start()]);
+  }, 60_000);
+  afterAll(async () => {
+    await nodes?.dispose();
+    await redis?.stop();
+  });
+
+  beforeEach(async () => {
+    if (!nodes.b.asterisk.running) await nodes.b.asterisk.restart();
+    for (const node of [nodes.a, nodes.b]) {
+      const ari = probe(node);
+      expect({ channels: await ari.channels(), bridges: await ari.bridges() }).toEqual({ channels: [], bridges: [] });
+    }
+    services = [startService(nodes.a), startService(nodes.b)];
+    for (const s of services) await until('the service to be ready', () => s.ready(), 20_000, explain);
+  });
+
+  afterEach(async () => {
+    await Promise.all(phones.map((p) => exitOf(p, 5000).catch(() => p.stop())));
+    phones = [];
+    for (const s of services) await s.kill();
+    for (const node of [nodes.a, nodes.b]) if (node.asterisk.running) await probe(node).hangUpEverything();
+  });
+
+  function startService(node: Node): ServiceProcess {
+    return ServiceProcess.start({
+      ARI_URL: node.target.ariUrl,
+      ARI_USERNAME: CONFIG_DEFAULTS.username,
+      ARI_PASSWORD: CONFIG_DEFAULTS.password,
+      ARI_APP: CONFIG_DEFAULTS.app,
+      ROUTING: 'dial',
+      REGISTRY: 'redis',
+      REDIS_URL: redis.url,
+      ASTERISK_NODE: node.name,
+    });
+  }
+
+  function phone(node: Node, options: Omit<Parameters<typeof SippPhone.start>[0], 'port'> & { port: number }): SippPhone {
+    const p = SippPhone.start(options, { host: '127.0.0.1', port: node.target.sipPort });
+    phones.push(p);
+    return p;
+  }
+
+  /** alice calls bob on node a; bob's second call reaches carol on node b; `consultMs` after she answers, bob REFERs alice to it. */
+  async function callsOnTwoNodes(consultMs = 2000) {
+    const { a, b } = nodes;
+    const threePcc = `127.0.0.1:${a.target.phones.threePcc}`;
+    const carol = phone(b, { scenario: 'uas_answer.xml', phone: '1003', port: b.target.phones['1003'] });
+    const bobConsult = phone(b, {
+      scenario: 'uac_att_consult.xml',
+      phone: '1002',
+      port: b.target.phones.consult,
+      call: '1003',
+      keys: { consult_ms: String(consultMs) },
+      threePcc,
+    });
+    await listening();
+    const bobFirst = phone(a, { scenario: 'uas_att_referer.xml', phone: '1002', port: a.target.phones['1002'], keys: { refer_target: '1003' }, threePcc });
+    await listening();
+    const alice = phone(a, { scenario: 'uac_call_wait_bye.xml', phone: '1001', port: a.target.phones['1001'], call: '1002' });
+    return { alice, bobFirst, bobConsult, carol };
+  }
+
+  /** Each node's bridges, as the names of their channels' endpoints. */
+  async function bridgedEndpoints(node: Node): Promise<string[][]> {
+    const ari = probe(node);
+    const channels = new Map((await ari.channels()).map((c) => [c.id, c.name.replace(/^PJSIP\/(.*)-[0-9a-f]+$/, '$1')]));
+    return (await ari.bridges()).map((br) => br.channels.map((id) => channels.get(id) ?? id).sort());
+  }
+
+  it('bob hears 100 then 200; alice on node a talks to carol on node b through the trunk; both of bob\'s calls are gone on both nodes', async () => {
+    const { alice, bobFirst, bobConsult, carol } = await callsOnTwoNodes();
+    expect(await exitOf(bobFirst, 30_000)).toBe(0);
+    expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
+    expect(await exitOf(bobConsult, 10_000)).toBe(0);
+    await until(
+      'alice bridged with the trunk on a, carol with the trunk on b',
+      async () => JSON.stringify([await bridgedEndpoints(nodes.a), await bridgedEndpoints(nodes.b)]) === JSON.stringify([[['1001', 'node-b']], [['1003', 'node-a']]]),
+      10_000,
+      explain,
+    );
+    expect(services[0]!.messages()).toContain('attended transfer planned across nodes: a call to the other node joins the transferees to its target');
+    expect(services[1]!.messages()).toContain('joined the call from node a; hanging up the replaced leg');
+
+    // alice hangs up: the trunk call ends on both nodes, carol gets her BYE.
+    for (const c of await probe(nodes.a).channelsOf('1001')) await probe(nodes.a).call('DELETE', `/channels/${encodeURIComponent(c.id)}`);
+    expect(await exitOf(alice, 10_000)).toBe(0);
+    expect(await exitOf(carol, 10_000)).toBe(0);
+    for (const node of [nodes.a, nodes.b]) {
+      const ari = probe(node);
+      await until(`nothing left on node ${node.name}`, async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000, explain);
+    }
+  });
+
+  it('node b killed (SIGKILL) after the consultation call is up, before the REFER: the call to b fails, bob hears 100 then 503, alice is not connected anywhere else', async () => {
+    const { a, b } = nodes;
+    const { bobFirst } = await callsOnTwoNodes(4000);
+    // The consultation call up on b, and published for a's look-up: then b goes (its entries outlive it by REDIS_TTL).
+    await until('bob and carol bridged on node b', async () => JSON.stringify(await bridgedEndpoints(b)) === JSON.stringify([['1002', '1003']]), 15_000, explain);
+    await until('the consultation call published', async () => (await redis.keys()).some((k) => k === 'ari-transfer:node:b:callids'), 5_000, explain);
+    process.kill(Number(readFileSync(b.asterisk.env.ASTERISK_PID_FILE!, 'utf8').trim()), 'SIGKILL');
+    await until('node b to be gone', () => !b.asterisk.running, 5_000, explain);
+
+    expect(await exitOf(bobFirst, 30_000)).toBe(0);
+    expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 503]);
+    const transfers = (await (await fetch(`${services[0]!.apiUrl}/transfers`)).json()) as { finished: { kind: string; result: string; sipfrags: number[] }[] };
+    expect(transfers.finished.map((t) => ({ kind: t.kind, result: t.result, sipfrags: t.sipfrags }))).toEqual([{ kind: 'attended', result: 'failed', sipfrags: [100, 503] }]);
+    // bob hung up after his 503 (his phone's scenario): the routed call ends, nothing is left on a.
+    await until('nothing left on node a', async () => (await probe(a).channels()).length === 0 && (await probe(a).bridges()).length === 0, 10_000, explain);
+  });
+});
