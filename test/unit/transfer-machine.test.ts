@@ -191,6 +191,24 @@ describe('transfer state table', () => {
       expect(t.note).toMatchObject({ step: 'plan', fields: { transfererGone: true } });
     });
 
+    it('a Replaces dialog on another node: dialing a call to that node; answered: joining, then 200 with the transferer hung up after the NOTIFY; failed: 503', () => {
+      const elsewhere = { found: [{ node: 'ast2', channelId: 'bob-consult-on-ast2', bridged: true }] };
+      const opened: Stimulus = { type: 'opened', topology: { ...topo([chan('alice'), chan('bob')]), elsewhere } };
+      const remoteLeg: LegPlan = { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['alice'], remote: { node: 'ast2', replacedId: 'bob-consult-on-ast2' }, busyIsDecline: false };
+      const t = next({ state: TransferState.Requested, event: refer('1003', 'call-far') }, opened);
+      expect(t.transfer).toEqual({ state: 'dialing', leg: remoteLeg });
+      expect(t.note).toMatchObject({ step: 'plan', fields: { node: 'ast2', replacedChannelId: 'bob-consult-on-ast2' } });
+      expect(bridgesOf(t.transfer)).toEqual(['b1']);
+      const joined = walk(t.transfer, { type: 'leg-answered' }, { type: 'joined' }).last;
+      expect(joined).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', unholdAfterNotify: ['alice'], afterNotify: ['bob'] },
+      });
+      // Busy or refused, the other node's "no" is no decline of a person: 503.
+      const failed = walk(t.transfer, { type: 'leg-failed', failure: 'congestion', detail: 'cause 34' }, { type: 'unwound' }).last;
+      expect(failed).toMatchObject({ state: 'finishing', ending: { result: 'failed', sipfrag: 'channel_unavailable' } });
+    });
+
     it('a Replaces dialog nobody knows: 503, rejected', () => {
       const t = next({ state: TransferState.Requested, event: refer('1002', 'call-nobody') }, { type: 'opened', topology: topo([chan('bob')]) });
       expect(t.transfer).toMatchObject({ state: 'finishing', ending: { result: 'rejected', sipfrag: 'channel_unavailable' } });
