@@ -159,6 +159,26 @@ export class SharedRegistryStore implements RegistryStore, OtherNodes {
     return json ? (JSON.parse(json) as JoinRequest) : undefined;
   }
 
+  async confirmJoin(node: string, transferId: string, joined: boolean): Promise<void> {
+    const key = `${joinKey(this.prefix, node, transferId)}:joined`;
+    await this.ask(() => this.redis.multi().rpush(key, joined ? '1' : '0').pexpire(key, JOIN_TTL_MS).exec());
+  }
+
+  async joinConfirmation(transferId: string, timeoutMs: number): Promise<boolean | undefined> {
+    // BLPOP holds its connection until the answer: one of its own, for this wait only.
+    const waiting = this.redis.duplicate({ lazyConnect: true });
+    waiting.on('error', () => {});
+    try {
+      return await this.ask(async () => {
+        await waiting.connect();
+        const got = await waiting.blpop(`${joinKey(this.prefix, this.node, transferId)}:joined`, timeoutMs / 1000);
+        return got ? got[1] === '1' : undefined;
+      });
+    } finally {
+      waiting.disconnect();
+    }
+  }
+
   private async ask<T>(command: () => Promise<T>): Promise<T> {
     if (this.redis.status !== 'ready') throw new SharedRegistryUnavailable(`Redis is not connected (${this.redis.status})`);
     try {

@@ -94,6 +94,10 @@ export interface OtherNodes {
   offerJoin(node: string, request: JoinRequest): Promise<void>;
   /** Takes, once, the join request left for this node under `transferId`. */
   takeJoin(transferId: string): Promise<JoinRequest | undefined>;
+  /** Tells `node`'s instance whether the call it connected for `transferId` was joined here. */
+  confirmJoin(node: string, transferId: string, joined: boolean): Promise<void>;
+  /** Waits up to `timeoutMs` for the transferring node's word on `transferId`'s call: undefined if none came. */
+  joinConfirmation(transferId: string, timeoutMs: number): Promise<boolean | undefined>;
 }
 
 export class SharedRegistryUnavailable extends Error {

@@ -249,11 +249,27 @@ class TransferRun {
       await rest.addChannel(plan.sourceBridgeId, legId);
     } catch (err) {
       journal.error('join', { err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
+      this.confirmJoin(plan, false);
       await Promise.all([this.hangUp(legId), stopHold(plan.transfereeIds, this.holdContext())]);
       return { type: 'join-failed' };
     }
     journal.info('join', { channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg joined the transferee');
+    this.confirmJoin(plan, true);
     return { type: 'joined' };
+  }
+
+  /**
+   * Across nodes: the other node's instance waits for this word before it
+   * hangs the replaced leg up (so a failed join here leaves its call as it
+   * was). Not waited for: the 200 must not wait on Redis, and without the
+   * word that instance decides from whether our call is still up.
+   */
+  private confirmJoin(plan: LegPlan, joined: boolean): void {
+    const otherNodes = this.ctx.deps.registry.otherNodes;
+    if (!plan.remote || !otherNodes) return;
+    otherNodes
+      .confirmJoin(plan.remote.node, this.ctx.transferId, joined)
+      .catch((err: unknown) => this.ctx.journal.warn('join', { err: String(err), node: plan.remote!.node }, 'could not tell the other node how the join went'));
   }
 
   private async unwind(plan: LegPlan, cancel: string | undefined): Promise<Stimulus> {

@@ -59,6 +59,10 @@ describe('REGISTRY=redis: a Replaces dialog on another node', () => {
     const summary = await transferFinished(h);
     const leg = h.emu.requests.find((r) => r.method === 'POST' && /^\/channels\/transfer-/.test(r.path))!;
     expect(leg.query.endpoint).toBe(`PJSIP/xfer-${summary.transferId}@node-ast2`);
+    // ast2's instance is told the call was joined here (it then hangs the replaced leg up).
+    const client = redis.client();
+    await waitUntil(async () => (await client.lrange(`ari-transfer:node:ast2:join:${summary.transferId}:joined`, 0, -1)).join() === '1', 'the word to ast2');
+    client.disconnect();
     // What ast2's instance is asked to do with that call (taken by it; here, by the test).
     expect(await ast2.store.takeJoin(summary.transferId)).toEqual({ transferId: summary.transferId, fromNode: 'ast1', replacedId: 'carol-on-ast2' });
     const legId = leg.path.slice('/channels/'.length);
@@ -111,12 +115,28 @@ describe('REGISTRY=redis: a call from another node joining a transfer there', ()
     const { carol, bobConsult, bridge } = await consultationHere();
     await ast2.store.offerJoin('ast1', { transferId: 'abc123', fromNode: 'ast2', replacedId: bobConsult.id });
     const trunk = callFromAst2('abc123');
+    await waitUntil(() => h.logs.messages().includes('connected the call from node ast2; waiting for it to be joined there'), 'the call connected');
+    expect(membersOf(h, bridge)).toEqual([bobConsult.id, carol.id, trunk.id].sort());
+    expect(h.emu.channel(trunk.id)?.state).toBe('Up');
+    // ast2 joined it on its side: only now does the replaced leg go.
+    await ast2.store.confirmJoin('ast1', 'abc123', true);
     await waitUntil(() => h.emu.channel(bobConsult.id) === undefined, 'the replaced leg to be hung up');
     expect(membersOf(h, bridge)).toEqual([carol.id, trunk.id].sort());
-    expect(h.emu.channel(trunk.id)?.state).toBe('Up');
-    expect(h.logs.messages()).toContain('joined the call from node ast2; hanging up the replaced leg');
+    expect(h.logs.lines.find((l) => l.msg === 'joined the call from node ast2; hanging up the replaced leg')).toMatchObject({ confirmed: true });
     // Taken once: a second call for the same transfer would be refused.
     expect(await redis.keys()).not.toContain('ari-transfer:node:ast1:join:abc123');
+  });
+
+  it('ast2 could not join it on its side: the replaced leg stays, carol still talks to bob', async () => {
+    const { carol, bobConsult, bridge } = await consultationHere();
+    await ast2.store.offerJoin('ast1', { transferId: 'abc124', fromNode: 'ast2', replacedId: bobConsult.id });
+    const trunk = callFromAst2('abc124');
+    await waitUntil(() => h.logs.messages().includes('connected the call from node ast2; waiting for it to be joined there'), 'the call connected');
+    await ast2.store.confirmJoin('ast1', 'abc124', false);
+    h.emu.hangup(trunk.id); // ast2 hangs its call up
+    await waitUntil(() => h.logs.messages().includes('node ast2 could not join the call: the replaced leg stays'), 'the word from ast2');
+    await waitUntil(() => h.emu.channel(trunk.id) === undefined, 'the call from ast2 to end');
+    expect(membersOf(h, bridge)).toEqual([carol.id, bobConsult.id].sort());
   });
 
   it('without a join request (expired, unknown): refused with congestion, nothing else touched', async () => {
