@@ -58,8 +58,15 @@ export interface TransferConfig {
   policyTimeoutMs: number;
   /** Endpoints whose phones want 200 as soon as the blind-transfer leg is placed. */
   immediate200Endpoints: RegExp[];
-  /** With REGISTRY=redis: dial string, with `{node}` and `{exten}`, of the call to another node joining a transfer's two calls. */
+  /** Dial string, with `{node}` and `{exten}`, of a call to another node (joining a transfer's two calls, or a blind target there). */
   internodeDialTemplate: string;
+  /** Blind-transfer destinations that live on other nodes: dialled there through the trunk. */
+  nodeRoutes: NodeRoute[];
+}
+
+export interface NodeRoute {
+  node: string;
+  patterns: RegExp[];
 }
 
 export interface HttpConfig {
@@ -236,6 +243,14 @@ const envSchema = z.object({
   TRANSFER_POLICY_URL: httpUrl.optional(),
   TRANSFER_POLICY_TIMEOUT_MS: milliseconds(50, 30_000).default(2_000),
   TRANSFER_IMMEDIATE_200_ENDPOINTS: regexList('TRANSFER_IMMEDIATE_200_ENDPOINTS').optional(),
+  TRANSFER_NODE_ROUTES: z.string().transform((v, ctx) => {
+    try {
+      return parseNodeRoutes(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `is invalid: ${(err as Error).message}` });
+      return z.NEVER;
+    }
+  }).optional(),
   INTERNODE_DIAL_TEMPLATE: z
     .string()
     .refine((v) => v.includes('{node}') && v.includes('{exten}'), 'must contain {node} and {exten}, e.g. PJSIP/{exten}@node-{node}')
@@ -320,6 +335,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       policyTimeoutMs: e.TRANSFER_POLICY_TIMEOUT_MS,
       immediate200Endpoints: e.TRANSFER_IMMEDIATE_200_ENDPOINTS ?? [],
       internodeDialTemplate: e.INTERNODE_DIAL_TEMPLATE,
+      nodeRoutes: e.TRANSFER_NODE_ROUTES ?? [],
     },
     logLevel: e.LOG_LEVEL,
   };
@@ -381,11 +397,28 @@ export function describeConfig(config: Config): Record<string, unknown> {
       allow: sources(t.allow),
       deny: sources(t.deny),
       immediate200Endpoints: sources(t.immediate200Endpoints),
+      nodeRoutes: t.nodeRoutes.map((r) => ({ node: r.node, patterns: sources(r.patterns) })),
       // A webhook URL may carry credentials: log where it points only.
       policyUrl: hookUrl(t.policyUrl),
     },
     logLevel: config.logLevel,
   };
+}
+
+/** `b=2\d{3},3\d{3};c=4\d{3}`: per node, the destinations (anchored regular expressions, as TRANSFER_ALLOW) that live there. */
+export function parseNodeRoutes(text: string): NodeRoute[] {
+  return text
+    .split(';')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const node = eq > 0 ? part.slice(0, eq).trim() : '';
+      if (!/^[A-Za-z0-9_.:-]+$/.test(node)) throw new Error(`"${part}" is not <node>=<patterns>, e.g. b=2\\d{3}`);
+      const patterns = parseRegexList(part.slice(eq + 1), 'TRANSFER_NODE_ROUTES').map((re) => re);
+      if (patterns.length === 0) throw new Error(`node ${node} has no pattern`);
+      return { node, patterns };
+    });
 }
 
 /** A URL without its password (a Redis URL may carry one). */

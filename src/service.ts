@@ -24,7 +24,7 @@ import { DestinationPolicy } from './transfer/policy.js';
 import type { TransferObserver } from './transfer/observer.js';
 import { InternodeJoins } from './transfer/internode-join.js';
 import { TransferHandler } from './transfer/transfer-handler.js';
-import { INTERNODE_ARG } from './legs/internode.js';
+import { INTERNODE_ARG, transferOfInternodeExten } from './legs/internode.js';
 import { WebhookNotifier } from './webhooks/index.js';
 
 export interface ServiceOptions {
@@ -250,7 +250,7 @@ export class TransferService {
         : undefined;
     await this.registry.apply(event);
     // A call from another node, for a transfer there: off the event queue (REST round trips).
-    if (event.type === 'StasisStart' && event.args[0] === INTERNODE_ARG) {
+    if (event.type === 'StasisStart' && event.args[0] === INTERNODE_ARG && transferOfInternodeExten(event.channel.dialplan?.exten)) {
       void this.joins.accept(event.channel).catch((err: unknown) => this.log.error({ err, channelId: event.channel.id }, 'joining a call from another node failed'));
     }
     this.dialer.onEvent(event);

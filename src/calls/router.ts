@@ -15,7 +15,7 @@ import type { AriEvent, Bridge, Channel } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import { callerIdOf } from '../legs/caller-id.js';
 import { checkDestination } from '../legs/destination-syntax.js';
-import { INTERNODE_ARG } from '../legs/internode.js';
+import { INTERNODE_ARG, transferOfInternodeExten } from '../legs/internode.js';
 import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from '../legs/dialer.js';
 import type { PendingDials } from '../legs/pending-dials.js';
 import type { Logger } from '../logger.js';
@@ -154,8 +154,9 @@ export class CallRouter implements PendingDials {
       void this.hangUp(channel.id, 'normal');
       return;
     }
-    // From another node, for a transfer: the transfer side connects it (transfer/internode-join.ts).
-    if (args[0] === INTERNODE_ARG) return;
+    // From another node to join a transfer's calls: the transfer side connects it (transfer/internode-join.ts).
+    // Any other call from another node (a blind transfer's destination here) is routed as a phone's.
+    if (args[0] === INTERNODE_ARG && transferOfInternodeExten(channel.dialplan?.exten)) return;
     if (!this.deps.routeCalls) return;
     // Stasis(app,args...): a call that entered another application is not ours to route.
     const enteredApp = channel.dialplan?.app_data?.split(',')[0];

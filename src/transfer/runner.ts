@@ -201,11 +201,7 @@ class TransferRun {
     // The leg carries its own mark from its creation on.
     const mark = encodeMark(legMarkOf(this.ctx.transferId, plan, Date.now() + deps.transfer.timeoutMs));
     // Across nodes: the other node's dialplan hands the call to its Stasis application ([from-internode]), and its exten names the transfer.
-    const exten = internodeExten(this.ctx.transferId);
-    const remote = plan.remote && {
-      exten,
-      endpoint: deps.transfer.internodeDialTemplate.replaceAll('{node}', plan.remote.node).replaceAll('{exten}', exten),
-    };
+    const remote = this.internodeCall(plan);
     const leg = deps.dialer.dial({
       exten: remote?.exten ?? plan.destination!,
       ...(remote ? { endpoint: remote.endpoint } : {}),
@@ -213,7 +209,7 @@ class TransferRun {
       callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
       variables: { ...deps.transfer.channelVars, [LEG_MARK]: mark },
       // The other node's instance answers within milliseconds; a node that does not is down (SIP would retry for 32 s).
-      timeoutMs: remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : deps.transfer.timeoutMs,
+      timeoutMs: plan.remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : deps.transfer.timeoutMs,
       originator: plan.transfereeIds[0],
     });
     journal.info(
@@ -225,9 +221,27 @@ class TransferRun {
         transferees: plan.transfereeIds,
         immediate200: this.wantsImmediate200(plan),
       },
-      remote ? `calling node ${plan.remote!.node} to join the transferees to the replaced call's bridge there` : 'blind transfer: dialling the destination',
+      remote
+        ? plan.remote
+          ? `calling node ${remote.node} to join the transferees to the replaced call's bridge there`
+          : `blind transfer: dialling the destination on node ${remote.node}`
+        : 'blind transfer: dialling the destination',
     );
     return leg;
+  }
+
+  /**
+   * A call to another node: the attended join across nodes (its exten names
+   * the transfer), or a blind destination TRANSFER_NODE_ROUTES places there
+   * (its exten is the destination: that node routes it to the phone).
+   */
+  private internodeCall(plan: LegPlan): { node: string; exten: string; endpoint: string } | undefined {
+    const { transfer, registry } = this.ctx.deps;
+    const here = registry.otherNodes?.node;
+    const node = plan.remote?.node ?? transfer.nodeRoutes.find((r) => r.node !== here && r.patterns.some((re) => re.test(plan.destination ?? '')))?.node;
+    if (node === undefined) return undefined;
+    const exten = plan.remote ? internodeExten(this.ctx.transferId) : plan.destination!;
+    return { node, exten, endpoint: transfer.internodeDialTemplate.replaceAll('{node}', node).replaceAll('{exten}', exten) };
   }
 
   /** Phones that insist on 200 as soon as the leg is placed (TRANSFER_IMMEDIATE_200_ENDPOINTS). */

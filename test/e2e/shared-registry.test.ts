@@ -74,6 +74,23 @@ describe('REGISTRY=redis: a Replaces dialog on another node', () => {
     });
   });
 
+  it('blind, a destination TRANSFER_NODE_ROUTES puts on ast2: dialled there through the trunk, with the destination as the extension', async () => {
+    await h.close();
+    h = await startHarness({ REGISTRY: 'redis', REDIS_URL: redis.url, ASTERISK_NODE: 'ast1', TRANSFER_NODE_ROUTES: 'ast2=3\\d{3};ast1=1\\d{3}' });
+    const calls = await setUpAttendedCalls(h);
+    const refer = h.emu.sendRefer(calls.bobFirst.id, { kind: 'blind', destination: '3001' });
+    expect(await refer.waitForTermination()).toEqual([100, 200]);
+    await transferFinished(h);
+    const leg = h.emu.requests.find((r) => r.method === 'POST' && /^\/channels\/transfer-/.test(r.path))!;
+    expect(leg.query.endpoint).toBe('PJSIP/3001@node-ast2');
+    expect(membersOf(h, calls.originalBridge)).toEqual([calls.alice.id, leg.path.slice('/channels/'.length)].sort());
+    // A destination routed to this very node is dialled here, as without routes.
+    const again = await setUpAttendedCalls(h);
+    expect(await h.emu.sendRefer(again.bobFirst.id, { kind: 'blind', destination: '1001' }).waitForTermination()).toEqual([100, 200]);
+    const local = h.emu.requests.filter((r) => r.method === 'POST' && /^\/channels\/transfer-/.test(r.path)).at(-1)!;
+    expect(local.query.endpoint).toBe('PJSIP/1001');
+  });
+
   it('the call to ast2 refused (congestion): 100 then 503, alice still with bob', async () => {
     h.emu.setEndpoint('node-ast2', { kind: 'congestion' });
     const { calls, sipfrags } = await referToOtherNode();

@@ -65,6 +65,8 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
       REGISTRY: 'redis',
       REDIS_URL: redis.url,
       ASTERISK_NODE: node.name,
+      // carol's extension lives on node b: a blind transfer to it from a is dialled there.
+      TRANSFER_NODE_ROUTES: 'b=1003',
     });
   }
 
@@ -120,6 +122,35 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
     expect(await exitOf(alice, 10_000)).toBe(0);
     expect(await exitOf(carol, 10_000)).toBe(0);
     for (const node of [nodes.a, nodes.b]) {
+      const ari = probe(node);
+      await until(`nothing left on node ${node.name}`, async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000, explain);
+    }
+  });
+
+  it('blind, the destination on node b (TRANSFER_NODE_ROUTES): bob hears 100 then 200; alice on node a talks to carol on node b through the trunk', async () => {
+    const { a, b } = nodes;
+    const carol = phone(b, { scenario: 'uas_answer.xml', phone: '1003', port: b.target.phones['1003'] });
+    const bob = phone(a, {
+      scenario: 'uas_blind_referer.xml',
+      phone: '1002',
+      port: a.target.phones['1002'],
+      keys: { refer_to: '1003', refer_params: '', refer_extra_header: 'X-Scenario: internode' },
+    });
+    await listening();
+    const alice = phone(a, { scenario: 'uac_call_wait_bye.xml', phone: '1001', port: a.target.phones['1001'], call: '1002' });
+    expect(await exitOf(bob, 30_000)).toBe(0);
+    expect(receivedSipfrags(bob.messages())).toEqual([100, 200]);
+    await until(
+      'alice bridged with the trunk on a, carol with it on b',
+      async () => JSON.stringify([await bridgedEndpoints(a), await bridgedEndpoints(b)]) === JSON.stringify([[['1001', 'node-b']], [['1003', 'node-a']]]),
+      10_000,
+      explain,
+    );
+    expect(services[0]!.messages()).toContain('blind transfer: dialling the destination on node b');
+    for (const c of await probe(a).channelsOf('1001')) await probe(a).call('DELETE', `/channels/${encodeURIComponent(c.id)}`);
+    expect(await exitOf(alice, 10_000)).toBe(0);
+    expect(await exitOf(carol, 10_000)).toBe(0);
+    for (const node of [a, b]) {
       const ari = probe(node);
       await until(`nothing left on node ${node.name}`, async () => (await ari.channels()).length === 0 && (await ari.bridges()).length === 0, 10_000, explain);
     }

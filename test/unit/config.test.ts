@@ -52,6 +52,7 @@ describe('loadConfig', () => {
         policyTimeoutMs: 2000,
         immediate200Endpoints: [],
         internodeDialTemplate: 'PJSIP/{exten}@node-{node}',
+        nodeRoutes: [],
       },
       logLevel: 'info',
     });
@@ -77,6 +78,16 @@ describe('loadConfig', () => {
     // The Redis password is not logged.
     expect(JSON.stringify(describeConfig(config))).not.toContain('redis-pw');
     expect(describeConfig(config).registry).toMatchObject({ redis: { url: 'redis://:redacted@redis.example:6380/2' } });
+  });
+
+  it('reads TRANSFER_NODE_ROUTES: per node, anchored patterns as TRANSFER_ALLOW; refuses a malformed one', () => {
+    const routes = loadConfig({ ...base, TRANSFER_NODE_ROUTES: 'b=2\\d{3},3\\d{3}; c = 4\\d{3}' }).transfer.nodeRoutes;
+    expect(routes.map((r) => ({ node: r.node, patterns: r.patterns.map((p) => p.source) }))).toEqual([
+      { node: 'b', patterns: ['^(?:2\\d{3})$', '^(?:3\\d{3})$'] },
+      { node: 'c', patterns: ['^(?:4\\d{3})$'] },
+    ]);
+    expect(problemsOf({ ...base, TRANSFER_NODE_ROUTES: '2\\d{3}' })).toEqual(['TRANSFER_NODE_ROUTES is invalid: "2\\d{3}" is not <node>=<patterns>, e.g. b=2\\d{3}']);
+    expect(problemsOf({ ...base, TRANSFER_NODE_ROUTES: 'b=' })).toEqual(['TRANSFER_NODE_ROUTES is invalid: node b has no pattern']);
   });
 
   it('refuses a shared registry or a pair that cannot work, naming the variables', () => {
