@@ -12,9 +12,8 @@
 // consultation leg up; a joins the answered call to alice and tells bob 200.
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { CONFIG_DEFAULTS } from './asterisk-target.js';
 import { AriProbe, until } from './harness.js';
-import { onTwoNodes, startNodes, type Node, type Nodes } from './nodes.js';
+import { nodeServiceEnv, onTwoNodes, startNodes, type Node, type Nodes } from './nodes.js';
 import { exitOf, SippPhone } from './phones.js';
 import { ServiceProcess } from './service-process.js';
 import { receivedSipfrags } from './sipp-messages.js';
@@ -56,18 +55,8 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
   });
 
   function startService(node: Node): ServiceProcess {
-    return ServiceProcess.start({
-      ARI_URL: node.target.ariUrl,
-      ARI_USERNAME: CONFIG_DEFAULTS.username,
-      ARI_PASSWORD: CONFIG_DEFAULTS.password,
-      ARI_APP: CONFIG_DEFAULTS.app,
-      ROUTING: 'dial',
-      REGISTRY: 'redis',
-      REDIS_URL: redis.url,
-      ASTERISK_NODE: node.name,
-      // carol's extension lives on node b: a blind transfer to it from a is dialled there.
-      TRANSFER_NODE_ROUTES: 'b=1003',
-    });
+    // carol's extension lives on node b: a blind transfer to it from a is dialled there.
+    return ServiceProcess.start(nodeServiceEnv(node, redis.url, { TRANSFER_NODE_ROUTES: 'b=1003' }));
   }
 
   function phone(node: Node, options: Omit<Parameters<typeof SippPhone.start>[0], 'port'> & { port: number }): SippPhone {

@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
-import type { AsteriskTarget } from './asterisk-target.js';
+import { CONFIG_DEFAULTS, type AsteriskTarget } from './asterisk-target.js';
 import { choosePorts, findAsterisk, LocalAsterisk, type InstancePorts } from './local-asterisk.js';
 
 const CONFIG_DIR = fileURLToPath(new URL('../../asterisk-config', import.meta.url));
@@ -107,4 +107,19 @@ export async function startNodes(): Promise<Nodes> {
     await dispose();
     throw err;
   }
+}
+
+/** The environment of a node's service: its own ARI, routing, the shared Redis registry under the node's name. */
+export function nodeServiceEnv(node: Node, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ARI_URL: node.target.ariUrl,
+    ARI_USERNAME: CONFIG_DEFAULTS.username,
+    ARI_PASSWORD: CONFIG_DEFAULTS.password,
+    ARI_APP: CONFIG_DEFAULTS.app,
+    ROUTING: 'dial',
+    REGISTRY: 'redis',
+    REDIS_URL: redisUrl,
+    ASTERISK_NODE: node.name,
+    ...extra,
+  };
 }
