@@ -16,6 +16,7 @@ import { AriProbe, until } from './harness.js';
 import { nodeServiceEnv, onTwoNodes, startNodes, type Node, type Nodes } from './nodes.js';
 import { exitOf, SippPhone } from './phones.js';
 import { ServiceProcess } from './service-process.js';
+import { RtpListener } from './rtp-listener.js';
 import { receivedSipfrags } from './sipp-messages.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -26,6 +27,7 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
   let redis: RedisServer;
   let services: ServiceProcess[] = [];
   let phones: SippPhone[] = [];
+  let ears: RtpListener[] = [];
   const probe = (node: Node) => new AriProbe(node.target);
   const explain = () => [...phones.map((p) => p.diagnostics()), ...services.map((s) => s.tail(40))].join('\n');
 
@@ -50,6 +52,8 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
   afterEach(async () => {
     await Promise.all(phones.map((p) => exitOf(p, 5000).catch(() => p.stop())));
     phones = [];
+    await Promise.all(ears.map((e) => e.close()));
+    ears = [];
     for (const s of services) await s.kill();
     for (const node of [nodes.a, nodes.b]) if (node.asterisk.running) await probe(node).hangUpEverything();
   });
@@ -65,11 +69,18 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
     return p;
   }
 
-  /** alice calls bob on node a; bob's second call reaches carol on node b; `consultMs` after she answers, bob REFERs alice to it. */
+  /**
+   * alice calls bob on node a; bob's second call reaches carol on node b;
+   * `consultMs` after she answers, bob REFERs alice to it. alice's and
+   * carol's RTP go to the test's ears.
+   */
   async function callsOnTwoNodes(consultMs = 2000) {
     const { a, b } = nodes;
     const threePcc = `127.0.0.1:${a.target.phones.threePcc}`;
-    const carol = phone(b, { scenario: 'uas_answer.xml', phone: '1003', port: b.target.phones['1003'] });
+    const aliceEar = await RtpListener.open();
+    const carolEar = await RtpListener.open();
+    ears.push(aliceEar, carolEar);
+    const carol = phone(b, { scenario: 'uas_ring_answer.xml', phone: '1003', port: b.target.phones['1003'], keys: { ring_ms: '200', answer: '200', rtp_port: String(carolEar.port) } });
     const bobConsult = phone(b, {
       scenario: 'uac_att_consult.xml',
       phone: '1002',
@@ -81,8 +92,18 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
     await listening();
     const bobFirst = phone(a, { scenario: 'uas_att_referer.xml', phone: '1002', port: a.target.phones['1002'], keys: { refer_target: '1003' }, threePcc });
     await listening();
-    const alice = phone(a, { scenario: 'uac_call_wait_bye.xml', phone: '1001', port: a.target.phones['1001'], call: '1002' });
-    return { alice, bobFirst, bobConsult, carol };
+    const alice = phone(a, { scenario: 'uac_call_rtp.xml', phone: '1001', port: a.target.phones['1001'], call: '1002', keys: { rtp_port: String(aliceEar.port) } });
+    return { alice, bobFirst, bobConsult, carol, aliceEar, carolEar };
+  }
+
+  /** Music on hold played into `node`'s one bridge for 1.5 s: whether `ear` got sound meanwhile (50 packets a second, some of them loud). */
+  async function heardMusicFrom(node: Node, ear: RtpListener): Promise<boolean> {
+    const ari = probe(node);
+    const [bridge] = await ari.bridges();
+    await ari.call('POST', `/bridges/${encodeURIComponent(bridge!.id)}/moh`);
+    const heard = await ear.listen(1500);
+    await ari.call('DELETE', `/bridges/${encodeURIComponent(bridge!.id)}/moh`);
+    return heard.packets >= 50 && heard.sound >= 10;
   }
 
   /** Each node's bridges, as the names of their channels' endpoints. */
@@ -92,8 +113,8 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
     return (await ari.bridges()).map((br) => br.channels.map((id) => channels.get(id) ?? id).sort());
   }
 
-  it('bob hears 100 then 200; alice on node a talks to carol on node b through the trunk; both of bob\'s calls are gone on both nodes', async () => {
-    const { alice, bobFirst, bobConsult, carol } = await callsOnTwoNodes();
+  it('bob hears 100 then 200; alice on node a talks to carol on node b through the trunk (music crosses both ways); both of bob\'s calls are gone on both nodes', async () => {
+    const { alice, bobFirst, bobConsult, carol, aliceEar, carolEar } = await callsOnTwoNodes();
     expect(await exitOf(bobFirst, 30_000)).toBe(0);
     expect(receivedSipfrags(bobFirst.messages())).toEqual([100, 200]);
     expect(await exitOf(bobConsult, 10_000)).toBe(0);
@@ -105,6 +126,8 @@ onTwoNodes('attended transfers across two Asterisk nodes (two services, one Redi
     );
     expect(services[0]!.messages()).toContain('attended transfer planned across nodes: a call to the other node joins the transferees to its target');
     expect(services[1]!.messages()).toContain('joined the call from node a; hanging up the replaced leg');
+    // The SIPp phones send no audio: music played into one node's bridge must reach the other node's phone.
+    expect({ alice: await heardMusicFrom(nodes.b, aliceEar), carol: await heardMusicFrom(nodes.a, carolEar) }).toEqual({ alice: true, carol: true });
 
     // alice hangs up: the trunk call ends on both nodes, carol gets her BYE.
     for (const c of await probe(nodes.a).channelsOf('1001')) await probe(nodes.a).call('DELETE', `/channels/${encodeURIComponent(c.id)}`);
