@@ -483,7 +483,11 @@ async function playRound(round: number): Promise<void> {
   expect(bySource.size).toBe(referred.length);
   // Every planned fault hit its request, and nothing else failed.
   const requests = emu.requests.slice(before);
-  expect(requests.filter((r) => r.injected === 'failure').length).toBe(calls.filter((c) => c.fault).length);
+  const injected = requests.filter((r) => r.injected === 'failure');
+  const names = (r: (typeof requests)[number]) => [r.path, ...Object.values(r.query)].join(' ');
+  const missed = calls.filter((c) => c.fault && !injected.some((r) => [c.alice, c.bob, c.consult, c.callBridge, c.consultBridge].some((id) => id && names(r).includes(id))));
+  expect(missed.map(describeCall), 'calls whose planned fault found no request to fail').toEqual([]);
+  expect(injected.length).toBe(calls.filter((c) => c.fault).length);
   // (Asterisk's own 500 "Allocation failed" for an unreachable endpoint is no fault of ours.)
   const unreachable = new Set(calls.filter((c) => c.kind === 'blind-unreachable').map((c) => c.alice));
   const allocationFailed = (r: (typeof requests)[number]) => LEG_ORIGINATE.test(r.path) && unreachable.has(r.query.originator ?? '');
