@@ -4,11 +4,12 @@
 // instance can never extend or delete a lease another one has taken since.
 import type { Redis } from 'ioredis';
 
-// Takes the lease if free and remembers the holder in a second key (no
-// expiry), so that a new holder can tell a failover from a first start.
+// Takes the lease if free and remembers the holder in a second key (for a
+// week: a node gone for good leaves nothing forever), so that a new holder
+// can tell a failover from a first start.
 const ACQUIRE = `if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
   local previous = redis.call('GET', KEYS[2])
-  redis.call('SET', KEYS[2], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', 604800000)
   return {1, previous or ''}
 end
 return {0, ''}`;

@@ -124,6 +124,14 @@ describe('HA_MODE=active-standby', () => {
     const metrics = await (await fetch(`${b.apiUrl}/metrics`)).text();
     expect(metrics).toMatch(/^ari_transfer_ha_active 1$/m);
     expect(metrics).toMatch(/^ari_transfer_ha_failovers_total 1$/m);
+    // Every key of the pair expires: the lease with HA_LEASE_MS, the last holder's name within a week.
+    const client = redis.client();
+    const ttls = await Promise.all(['ari-transfer:node:ast1:lease', 'ari-transfer:node:ast1:lease:last-holder'].map((k) => client.pttl(k)));
+    client.disconnect();
+    expect(ttls[0]).toBeGreaterThan(0);
+    expect(ttls[0]).toBeLessThanOrEqual(1500);
+    expect(ttls[1]).toBeGreaterThan(1500);
+    expect(ttls[1]).toBeLessThanOrEqual(7 * 24 * 3600 * 1000);
 
     const again = start({ ...HA, INSTANCE_ID: 'a' });
     await until('a listening again', () => again.apiUrl !== undefined);
