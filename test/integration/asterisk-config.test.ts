@@ -28,8 +28,9 @@ scenarios('asterisk-config on a real Asterisk', {}, (ctx) => {
     await ctx.expectNothingLeft();
   });
 
-  it.skipIf(!ctx.t.cli)('loads what the service relies on: func_channel required, .wav music on hold playable', async () => {
+  it.skipIf(!ctx.t.cli)('loads what the service relies on: func_channel required, func_callerid (CONNECTEDLINE()), .wav music on hold playable', async () => {
     expect(asteriskCli(ctx.t, 'module show like func_channel')).toMatch(/func_channel\.so\s.*Running/);
+    expect(asteriskCli(ctx.t, 'module show like func_callerid')).toMatch(/func_callerid\.so\s.*Running/);
     expect(asteriskCli(ctx.t, 'module show like format_wav')).toMatch(/format_wav\.so\s.*Running/);
     expect(asteriskCli(ctx.t, 'moh show classes')).toMatch(/Class: default/);
     await ctx.expectNothingLeft();

@@ -20,7 +20,7 @@ import WebSocket from 'ws';
 import type { AsteriskTarget } from './asterisk-target.js';
 import { exitOf, type SippPhone } from './phones.js';
 import { scenarios, until } from './harness.js';
-import { parseSippMessages, received, receivedSipfrags, type SipMessage } from './sipp-messages.js';
+import { parseTimedSippMessages, received, receivedSipfrags, type SipMessage, type TimedSipMessage as TimedMessage } from './sipp-messages.js';
 
 const BLIND = 20;
 const ATTENDED = 10;
@@ -37,20 +37,9 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-interface TimedMessage extends SipMessage {
-  /** When sipp logged it, in ms (µs precision). */
-  at: number;
-}
-
 /** A phone's messages with the time sipp logged each one. */
 function timedMessages(phone: SippPhone): TimedMessage[] {
-  const parts = phone.trace().split(/^-{20,} (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)\s*$/m);
-  const out: TimedMessage[] = [];
-  for (let i = 1; i + 3 < parts.length; i += 4) {
-    const at = Date.parse(`${parts[i]}T${parts[i + 1]}Z`) + Number(parts[i + 2]) * 1000;
-    for (const m of parseSippMessages(parts[i + 3] ?? '')) out.push({ ...m, at });
-  }
-  return out;
+  return parseTimedSippMessages(phone.trace());
 }
 
 /** Waits until all `phones` have ended their scenarios, or `ms` have passed (what they saw tells why). */

@@ -43,6 +43,22 @@ export function parseSippMessages(log: string): SipMessage[] {
   return messages;
 }
 
+export interface TimedSipMessage extends SipMessage {
+  /** When sipp logged it, in ms since the epoch (µs precision); sipp's clock read as UTC, as this machine's is. */
+  at: number;
+}
+
+/** parseSippMessages, with the time sipp logged each message. */
+export function parseTimedSippMessages(log: string): TimedSipMessage[] {
+  const parts = log.split(/^-{20,} (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)\s*$/m);
+  const out: TimedSipMessage[] = [];
+  for (let i = 1; i + 3 < parts.length; i += 4) {
+    const at = Date.parse(`${parts[i]}T${parts[i + 1]}Z`) + Number(parts[i + 2]) * 1000;
+    for (const m of parseSippMessages(parts[i + 3] ?? '')) out.push({ ...m, at });
+  }
+  return out;
+}
+
 /** The sipfrag status codes of the NOTIFYs a phone received, in order. */
 export function receivedSipfrags(messages: SipMessage[]): number[] {
   return messages

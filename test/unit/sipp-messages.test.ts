@@ -2,7 +2,7 @@
 // against a real Asterisk (copied from the recorded traces).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseSippMessages, received, receivedSipfrags } from '../integration/sipp-messages.js';
+import { parseSippMessages, parseTimedSippMessages, received, receivedSipfrags } from '../integration/sipp-messages.js';
 
 const log = (name: string) => parseSippMessages(readFileSync(new URL(`../fixtures/sipp/${name}.sipp-messages.txt`, import.meta.url), 'utf8'));
 
@@ -25,5 +25,13 @@ describe('SIPp message logs', () => {
   it('sees who hung up on whom', () => {
     expect(received(log('blind-answered.carol'), 'BYE')).toHaveLength(1);
     expect(received(log('attended.bob-first'), 'BYE')).toHaveLength(0);
+  });
+
+  it('gives each message the time sipp logged it', () => {
+    const text = readFileSync(new URL('../fixtures/sipp/attended.bob-first.sipp-messages.txt', import.meta.url), 'utf8');
+    const timed = parseTimedSippMessages(text);
+    expect(timed.map((m) => m.method ?? m.status)).toEqual(parseSippMessages(text).map((m) => m.method ?? m.status));
+    expect(timed[0]!.at).toBe(Date.parse('2026-11-21T12:47:53.322Z') + 0.764);
+    expect(timed.every((m, i) => i === 0 || m.at >= timed[i - 1]!.at)).toBe(true);
   });
 });
