@@ -60,7 +60,7 @@ export interface TransferConfig {
   immediate200Endpoints: RegExp[];
   /** Dial string, with `{node}` and `{exten}`, of a call to another node (joining a transfer's two calls, or a blind target there). */
   internodeDialTemplate: string;
-  /** Blind-transfer destinations that live on other nodes: dialled there through the trunk. */
+  /** Blind-transfer destinations that live on other nodes (routes to this node dropped): dialled there through the trunk. */
   nodeRoutes: NodeRoute[];
 }
 
@@ -292,10 +292,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.REGISTRY === 'memory' && e.REDIS_URL) {
     throw new ConfigError(['REDIS_URL is set but REGISTRY is memory: set REGISTRY=redis to share the registry, or unset REDIS_URL']);
   }
+  const node = e.ASTERISK_NODE ?? new URL(e.ARI_URL).host;
   return {
     registry: {
       kind: e.REGISTRY,
-      node: e.ASTERISK_NODE ?? new URL(e.ARI_URL).host,
+      node,
       redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, ttlMs: e.REDIS_TTL } : undefined,
     },
     ha: { mode: e.HA_MODE, leaseMs: e.HA_LEASE_MS, instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}` },
@@ -335,7 +336,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       policyTimeoutMs: e.TRANSFER_POLICY_TIMEOUT_MS,
       immediate200Endpoints: e.TRANSFER_IMMEDIATE_200_ENDPOINTS ?? [],
       internodeDialTemplate: e.INTERNODE_DIAL_TEMPLATE,
-      nodeRoutes: e.TRANSFER_NODE_ROUTES ?? [],
+      // This node's own destinations are dialled here, as without routes.
+      nodeRoutes: (e.TRANSFER_NODE_ROUTES ?? []).filter((r) => r.node !== node),
     },
     logLevel: e.LOG_LEVEL,
   };

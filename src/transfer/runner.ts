@@ -236,9 +236,8 @@ class TransferRun {
    * (its exten is the destination: that node routes it to the phone).
    */
   private internodeCall(plan: LegPlan): { node: string; exten: string; endpoint: string } | undefined {
-    const { transfer, registry } = this.ctx.deps;
-    const here = registry.otherNodes?.node;
-    const node = plan.remote?.node ?? transfer.nodeRoutes.find((r) => r.node !== here && r.patterns.some((re) => re.test(plan.destination ?? '')))?.node;
+    const { transfer } = this.ctx.deps;
+    const node = plan.remote?.node ?? transfer.nodeRoutes.find((r) => r.patterns.some((re) => re.test(plan.destination ?? '')))?.node;
     if (node === undefined) return undefined;
     const exten = plan.remote ? internodeExten(this.ctx.transferId) : plan.destination!;
     return { node, exten, endpoint: transfer.internodeDialTemplate.replaceAll('{node}', node).replaceAll('{exten}', exten) };

@@ -86,6 +86,8 @@ describe('loadConfig', () => {
       { node: 'b', patterns: ['^(?:2\\d{3})$', '^(?:3\\d{3})$'] },
       { node: 'c', patterns: ['^(?:4\\d{3})$'] },
     ]);
+    // A route to this very node (ASTERISK_NODE) is dropped: its destinations are dialled here.
+    expect(loadConfig({ ...base, ASTERISK_NODE: 'c', TRANSFER_NODE_ROUTES: 'b=2\\d{3};c=4\\d{3}' }).transfer.nodeRoutes.map((r) => r.node)).toEqual(['b']);
     expect(problemsOf({ ...base, TRANSFER_NODE_ROUTES: '2\\d{3}' })).toEqual(['TRANSFER_NODE_ROUTES is invalid: "2\\d{3}" is not <node>=<patterns>, e.g. b=2\\d{3}']);
     expect(problemsOf({ ...base, TRANSFER_NODE_ROUTES: 'b=' })).toEqual(['TRANSFER_NODE_ROUTES is invalid: node b has no pattern']);
   });
