@@ -22,10 +22,7 @@ afterAll(async () => {
   await redis.stop();
 });
 beforeEach(async () => {
-  if (!redis.running) await redis.restart();
-  const client = redis.client();
-  await client.flushall();
-  client.disconnect();
+  await redis.reset();
   emu = await AriEmulator.start(ARI);
 });
 afterEach(async () => {

@@ -23,10 +23,7 @@ afterAll(async () => {
   await redis.stop();
 });
 beforeEach(async () => {
-  if (!redis.running) await redis.restart();
-  const client = redis.client();
-  await client.flushall();
-  client.disconnect();
+  await redis.reset();
   h = await startHarness({ REGISTRY: 'redis', REDIS_URL: redis.url, ASTERISK_NODE: 'ast1' });
   // The other node's instance, as far as Redis is concerned.
   const logger = captureLogs().logger;

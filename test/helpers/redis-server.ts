@@ -73,6 +73,17 @@ export class RedisServer {
     await exited;
   }
 
+  /** Running (again, if a test stopped it) and empty: how each test starts. */
+  async reset(): Promise<void> {
+    if (!this.running) await this.restart();
+    const client = this.client();
+    try {
+      await client.flushall();
+    } finally {
+      client.disconnect();
+    }
+  }
+
   /** A client for the test's own reads; the caller quits it. */
   client(): Redis {
     return new Redis(this.url, { maxRetriesPerRequest: 0 });
