@@ -201,6 +201,9 @@ function rejectUpgrade(socket: Duplex, status: number, body: unknown, extra: Rec
     '',
     text,
   ];
+  // A client may reset the connection while the refusal is written (a
+  // service exiting as it retries): that is no error of the emulator's.
+  socket.on('error', () => {});
   socket.end(lines.join('\r\n'));
 }
 
