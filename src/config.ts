@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { checkDestination } from './destination-syntax.js';
 import { parseRegexList } from './regex-list.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -43,6 +44,8 @@ export interface RegistryConfig {
   redis: RedisConfig | undefined;
 }
 export type HoldMode = 'ring' | 'moh';
+/** TRANSFER_RECALL: after a transfer failed with the transferer gone, ring it back, dial a fallback, or nothing. */
+export type RecallSetting = { to: 'off' } | { to: 'transferer' } | { to: 'destination'; destination: string };
 export type CallerIdMode = 'transferee' | 'transferer' | 'none';
 
 export interface TransferConfig {
@@ -62,6 +65,9 @@ export interface TransferConfig {
   internodeDialTemplate: string;
   /** Blind-transfer destinations that live on other nodes (routes to this node dropped): dialled there through the trunk. */
   nodeRoutes: NodeRoute[];
+  /** After a blind or semi-attended transfer failed with the transferer gone: ring it back, dial a fallback, or nothing. */
+  recall: RecallSetting;
+  recallTimeoutMs: number;
 }
 
 export interface NodeRoute {
@@ -251,6 +257,19 @@ const envSchema = z.object({
       return z.NEVER;
     }
   }).optional(),
+  TRANSFER_RECALL: z
+    .string()
+    .transform((v, ctx): RecallSetting => {
+      if (v === 'off' || v === 'transferer') return { to: v };
+      const check = checkDestination(v);
+      if (!check.allowed) {
+        ctx.addIssue({ code: 'custom', message: `must be off, transferer or a destination to dial (${check.detail})` });
+        return z.NEVER;
+      }
+      return { to: 'destination', destination: v };
+    })
+    .prefault('off'),
+  TRANSFER_RECALL_TIMEOUT: seconds(1, 600).prefault('20'),
   INTERNODE_DIAL_TEMPLATE: z
     .string()
     .refine((v) => v.includes('{node}') && v.includes('{exten}'), 'must contain {node} and {exten}, e.g. PJSIP/{exten}@node-{node}')
@@ -338,6 +357,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       internodeDialTemplate: e.INTERNODE_DIAL_TEMPLATE,
       // This node's own destinations are dialled here, as without routes.
       nodeRoutes: (e.TRANSFER_NODE_ROUTES ?? []).filter((r) => r.node !== node),
+      recall: e.TRANSFER_RECALL,
+      recallTimeoutMs: e.TRANSFER_RECALL_TIMEOUT,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -14,7 +14,7 @@ import { isAriError } from '../ari/errors.js';
 import type { AriEvent, Bridge, Channel } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import { callerIdOf } from '../legs/caller-id.js';
-import { checkDestination } from '../legs/destination-syntax.js';
+import { checkDestination } from '../destination-syntax.js';
 import { INTERNODE_ARG, transferOfInternodeExten } from '../legs/internode.js';
 import { OWN_LEG_ARG, type DialAttempt, type DialFailure, type Dialer } from '../legs/dialer.js';
 import type { PendingDials } from '../legs/pending-dials.js';

@@ -15,6 +15,9 @@
 //              │                               └─ a move failed (undone) ──▶ finishing
 //              └─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
 //
+//   dialing ──failed, transferer gone, TRANSFER_RECALL──▶ unwinding (hold kept) ──▶ finishing ──▶ recalling ──▶ failed
+//   (the recall rings the transferer or a fallback for the transferees; they are hung up if it fails too)
+//
 // A transferer that hangs up right after the 202 does not stop its transfer:
 // the REFER was accepted (Asterisk's own core mode goes on too).
 import type { ChannelTransferEvent, TransferProgressState } from '../ari/models.js';
@@ -23,6 +26,7 @@ import { planAttended, type AttendedPlan, type TopologySnapshot } from './attend
 import { planBlind } from './blind-plan.js';
 import type { TransferKind, TransferResult } from './kinds.js';
 import type { ProgressResult } from './progress.js';
+import { describeRecall, type RecallPlan } from './recall.js';
 
 export type { TransferKind, TransferResult };
 
@@ -46,6 +50,8 @@ export enum TransferState {
   Unwinding = 'unwinding',
   /** The final sipfrag goes out; the phone's legs go once Asterisk has sent it. */
   Finishing = 'finishing',
+  /** Failed with the transferer gone (TRANSFER_RECALL): the transferer is rung back, or a fallback dialled, for the transferees. */
+  Recalling = 'recalling',
   Completed = 'completed',
   Failed = 'failed',
   Rejected = 'rejected',
@@ -87,6 +93,8 @@ export interface Ending {
   destroyBridges: string[];
   /** Reason to record when the phone's channel was gone before the final state. */
   ifTransfererGone?: string;
+  /** Then a recall for the transferees, who keep their ringback or music meanwhile. */
+  recall?: { plan: RecallPlan; leg: LegPlan };
 }
 
 export type Transfer =
@@ -97,6 +105,7 @@ export type Transfer =
   | { state: TransferState.Unwinding; leg: LegPlan; cancel: string | undefined; ending: Ending }
   | { state: TransferState.Moving; plan: AttendedPlan }
   | { state: TransferState.Finishing; ending: Ending }
+  | { state: TransferState.Recalling; leg: LegPlan; recall: RecallPlan; reason: string }
   | TerminalTransfer;
 
 /** Over: nothing more happens to it. */
@@ -112,7 +121,8 @@ export type Stimulus =
   | { type: 'policy'; allowed: true; transfereesGone: boolean }
   | { type: 'policy'; allowed: false; rule: string; detail: string }
   | { type: 'leg-answered' }
-  | { type: 'leg-failed'; failure: DialFailure; detail: string }
+  /** `recall`: what to place for the transferees if the transferer is gone (TRANSFER_RECALL), decided by recall.ts. */
+  | { type: 'leg-failed'; failure: DialFailure; detail: string; recall?: RecallPlan }
   | { type: 'leg-lost' }
   | { type: 'transferees-gone' }
   | { type: 'shutdown' }
@@ -121,7 +131,9 @@ export type Stimulus =
   | { type: 'moved' }
   | { type: 'move-failed'; step: string; error: string; undone: boolean }
   | { type: 'unwound' }
-  | { type: 'finished'; sent: ProgressResult };
+  | { type: 'finished'; sent: ProgressResult }
+  | { type: 'recalled'; answered: true }
+  | { type: 'recalled'; answered: false; detail: string };
 
 /** A decision worth a log line (with its `step`, so observers see it too). */
 export interface Note {
@@ -197,8 +209,14 @@ export function next(t: Transfer, s: Stimulus): Transition {
       switch (s.type) {
         case 'leg-answered':
           return { transfer: { state: TransferState.Joining, leg: t.leg } };
-        case 'leg-failed':
-          return unwind(t.leg, undefined, sipfragForFailure(t.leg, s.failure), `target ${s.failure}: ${s.detail}`);
+        case 'leg-failed': {
+          const failed = unwind(t.leg, undefined, sipfragForFailure(t.leg, s.failure), `target ${s.failure}: ${s.detail}`);
+          if (s.recall === undefined || failed.transfer.state !== TransferState.Unwinding) return failed;
+          return {
+            transfer: { ...failed.transfer, ending: { ...failed.transfer.ending, recall: { plan: s.recall, leg: t.leg } } },
+            note: { level: 'info', step: 'recall', msg: 'the transfer failed after the transferer left: recalling', fields: { recall: s.recall } },
+          };
+        }
         case 'transferees-gone':
           return unwind(t.leg, 'the transferee hung up while the target was ringing');
         case 'shutdown':
@@ -262,9 +280,17 @@ export function next(t: Transfer, s: Stimulus): Transition {
       break;
     case TransferState.Finishing:
       if (s.type === 'finished') {
-        const { result, reason, ifTransfererGone } = t.ending;
+        const { result, reason, ifTransfererGone, recall } = t.ending;
+        if (recall) return { transfer: { state: TransferState.Recalling, leg: recall.leg, recall: recall.plan, reason: reason ?? 'the transfer failed' } };
         const why = s.sent === 'channel-gone' && ifTransfererGone ? ifTransfererGone : reason;
         return { transfer: { state: TERMINAL_OF[result], ...(why !== undefined ? { reason: why } : {}) } };
+      }
+      break;
+    case TransferState.Recalling:
+      // The transfer failed either way; the recall decides whether the transferees' call goes on.
+      if (s.type === 'recalled') {
+        const how = s.answered ? 'answered: the transferees are connected to it' : `failed (${s.detail}): the transferees were hung up`;
+        return { transfer: { state: TransferState.Failed, reason: `${t.reason}; recall to ${describeRecall(t.recall)} ${how}` } };
       }
       break;
     default:

@@ -6,12 +6,12 @@
 //
 // Checks run cheapest and most certain first, and the first failure wins:
 //   syntax -> deny/allow lists -> loop -> webhook (when configured).
-// The syntax check lives in legs/destination-syntax.ts: the router checks
+// The syntax check lives in destination-syntax.ts: the router checks
 // the extensions it routes with it too.
 // The pure checks do no I/O; only DestinationPolicy talks to the webhook,
 // and it fails closed.
 import axios from 'axios';
-import { checkDestination } from '../legs/destination-syntax.js';
+import { checkDestination } from '../destination-syntax.js';
 import type { Logger } from '../logger.js';
 import { preview, truncate } from '../untrusted-text.js';
 

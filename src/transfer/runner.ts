@@ -20,6 +20,7 @@ import { ChannelMarks } from './marks.js';
 import { carryOutMoves } from './moves.js';
 import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
+import { describeRecall, hangupReasonOf, planRecall, type RecallPlan } from './recall.js';
 import { gatherTopology } from './topology.js';
 
 /** How long a call to another node may take to be answered by that node's instance. */
@@ -40,6 +41,8 @@ export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAt
 
 class TransferRun {
   private topology: TopologySnapshot | undefined;
+  /** The transferer's channel name, from its REFER: who a recall rings back. */
+  private transfererName: string | undefined;
   private transfereesGone: AllEnded | undefined;
   private readonly marks: ChannelMarks;
 
@@ -92,11 +95,13 @@ class TransferRun {
       case TransferState.Joining:
         return this.join(t.leg);
       case TransferState.Unwinding:
-        return this.unwind(t.leg, t.cancel);
+        return this.unwind(t.leg, t.cancel, t.ending.recall !== undefined);
       case TransferState.Moving:
         return this.move(t.plan);
       case TransferState.Finishing:
         return this.finish(t.ending);
+      case TransferState.Recalling:
+        return this.recall(t.leg, t.recall);
       default: {
         const unknown: never = t;
         throw new Error(`no effects for state ${JSON.stringify(unknown)}`);
@@ -112,6 +117,7 @@ class TransferRun {
    */
   private async open(event: ChannelTransferEvent): Promise<Stimulus> {
     const { ctx } = this;
+    this.transfererName = event.referred_by.source_channel.name;
     void ctx.progress('channel_progress');
     // Marked at once (after the 100 is on its way: Asterisk runs a channel's
     // requests one at a time): if the service dies from here on, the phone
@@ -163,7 +169,19 @@ class TransferRun {
     // transferee hung up, and nobody must be connected to an empty call.
     if (outcome === 'aborted') return { type: 'shutdown' };
     if (outcome === 'gone' || gone.isEnded) return { type: 'transferees-gone' };
-    return outcome.answered ? { type: 'leg-answered' } : { type: 'leg-failed', failure: outcome.failure, detail: outcome.detail };
+    if (outcome.answered) return { type: 'leg-answered' };
+    const recall = await this.recallFor(plan);
+    return { type: 'leg-failed', failure: outcome.failure, detail: outcome.detail, ...(recall ? { recall } : {}) };
+  }
+
+  /** The recall to place if the leg failed with the transferer gone (TRANSFER_RECALL). */
+  private async recallFor(plan: LegPlan): Promise<RecallPlan | undefined> {
+    const { deps, journal } = this.ctx;
+    if (deps.transfer.recall.to === 'off') return undefined;
+    const transferer = await deps.registry.store.getChannel(plan.sourceId);
+    const decision = planRecall(deps.transfer.recall, !transferer || transferer.hangingUp, this.transfererName ?? transferer?.name);
+    if (decision.recall === undefined) journal.info('recall', { why: decision.why }, 'no recall');
+    return decision.recall;
   }
 
   /** Across nodes: the other node's instance is told what the call about to arrive is for, before it is placed. */
@@ -285,15 +303,77 @@ class TransferRun {
       .catch((err: unknown) => this.ctx.journal.warn('join', { err: String(err), node: plan.remote!.node }, 'could not tell the other node how the join went'));
   }
 
-  private async unwind(plan: LegPlan, cancel: string | undefined): Promise<Stimulus> {
+  /** `recalling`: the transferees keep their ringback or music for the recall. */
+  private async unwind(plan: LegPlan, cancel: string | undefined, recalling: boolean): Promise<Stimulus> {
     const leg = this.leg!;
     if (cancel !== undefined) {
       // The leg first: it may answer at any moment while we tidy up.
       await leg.cancel(cancel);
       if ((await leg.outcome).answered) await this.hangUp(leg.channelId);
     }
-    await stopHold(plan.transfereeIds, this.holdContext());
+    if (!recalling) await stopHold(plan.transfereeIds, this.holdContext());
     return { type: 'unwound' };
+  }
+
+  /**
+   * Rings the transferer back, or the fallback, for the transferees (who
+   * still hear ringback or music). Answered: it joins them. Not: their call
+   * ends, with the recall's failure as the cause.
+   */
+  private async recall(plan: LegPlan, recall: RecallPlan): Promise<Stimulus> {
+    const { ctx } = this;
+    const { deps, journal } = ctx;
+    const leg = deps.dialer.dial({
+      exten: recall.to === 'destination' ? recall.destination : '',
+      ...(recall.to === 'transferer' ? { endpoint: recall.endpoint } : {}),
+      purpose: 'transfer',
+      // The transferer's phone shows who comes back to it.
+      callerId: callerIdOf(this.topology?.channels.get(plan.transfereeIds[0]!) ?? (await deps.registry.store.getChannel(plan.transfereeIds[0]!))),
+      variables: deps.transfer.channelVars,
+      timeoutMs: deps.transfer.recallTimeoutMs,
+      originator: plan.transfereeIds[0],
+    });
+    journal.info('recall', { to: recall.to, legChannelId: leg.channelId, dialString: leg.endpoint, transferees: plan.transfereeIds }, `recalling ${describeRecall(recall)}`);
+    const gone = await this.watch(plan);
+    const outcome = await Promise.race([leg.outcome, gone.ended.then(() => 'gone' as const), ctx.aborted.then(() => 'aborted' as const)]);
+    if (outcome === 'gone' || outcome === 'aborted' || gone.isEnded) {
+      const why = outcome === 'aborted' ? 'the service is shutting down' : 'the transferees hung up during the recall';
+      await leg.cancel(why);
+      if ((await leg.outcome).answered) await this.hangUp(leg.channelId);
+      await stopHold(plan.transfereeIds, this.holdContext());
+      return { type: 'recalled', answered: false, detail: why };
+    }
+    if (outcome.answered) {
+      try {
+        await deps.rest.addChannel(plan.sourceBridgeId, leg.channelId);
+        journal.info('join', { channelId: leg.channelId, bridgeId: plan.sourceBridgeId }, 'recall answered: joined the transferees');
+        await stopHold(plan.transfereeIds, this.holdContext());
+        return { type: 'recalled', answered: true };
+      } catch (err) {
+        journal.error('join', { err, channelId: leg.channelId, bridgeId: plan.sourceBridgeId }, 'recall answered but could not join; dropping it');
+        await this.hangUp(leg.channelId);
+        return this.endRecalled(plan, 'normal', 'the recall could not join the transferees');
+      }
+    }
+    return this.endRecalled(plan, hangupReasonOf(outcome.failure), `${outcome.failure}: ${outcome.detail}`);
+  }
+
+  /** The recall failed too: the transferees' call ends, with its cause. */
+  private async endRecalled(plan: LegPlan, reason: string, detail: string): Promise<Stimulus> {
+    const { deps, journal } = this.ctx;
+    await stopHold(plan.transfereeIds, this.holdContext());
+    await Promise.all(
+      plan.transfereeIds.map(async (id) => {
+        try {
+          await withRetries(() => deps.rest.hangup(id, reason));
+          journal.info('hangup', { channelId: id, reason }, 'recall failed too: transferee hung up');
+        } catch (err) {
+          if (isAriError(err, 404)) journal.info('hangup', { channelId: id }, 'transferee already gone');
+          else journal.error('hangup', { err, channelId: id }, 'could not hang up the transferee');
+        }
+      }),
+    );
+    return { type: 'recalled', answered: false, detail };
   }
 
   private async move(plan: AttendedPlan): Promise<Stimulus> {

@@ -191,6 +191,70 @@ describe('blind transfer', () => {
   });
 });
 
+describe('recall (TRANSFER_RECALL)', () => {
+  /** bob REFERs alice to carol, who rings; bob hangs up once the new leg rings (as many phones do after the 202). */
+  async function bobLeavesWhileCarolRings(env: Record<string, string>, carol: Parameters<Harness['emu']['setEndpoint']>[1]) {
+    const call = await aliceTalksToBob(env);
+    h.emu.setEndpoint('carol', carol);
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => refer.sipfrags.length === 1 && transferLeg()?.state === 'Ringing', '100 Trying and carol ringing');
+    h.emu.phoneHangsUp(call.bob.id);
+    return { ...call, refer };
+  }
+
+  it('=transferer: carol busy after bob left, bob is rung back with alice as the caller, and answers: alice talks to him', async () => {
+    const call = await bobLeavesWhileCarolRings({ TRANSFER_RECALL: 'transferer' }, { kind: 'busy', afterMs: 100 });
+    h.emu.setEndpoint('bob', { kind: 'answer', afterMs: 100 });
+    // The transferer's phone is gone: its 603 goes nowhere, the call goes on.
+    const summary = await transferFinished(h, 1, 5000);
+    expect(summary).toMatchObject({ result: 'failed', reason: 'target busy: User busy; recall to the transferer (PJSIP/bob) answered: the transferees are connected to it' });
+    expect(originates(h).map((r) => r.query.endpoint)).toEqual(['PJSIP/carol', 'PJSIP/bob']);
+    const recall = h.emu.channels().find((c) => c.id !== call.alice.id)!;
+    expect(recall.name).toMatch(/^PJSIP\/bob-/);
+    expect(recall.caller).toEqual({ name: 'Alice', number: 'alice' });
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, recall.id));
+    // alice heard ringback through carol's ringing and bob's, and no longer does.
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(false);
+  });
+
+  it('=<destination>: carol does not answer, the fallback is busy too: alice is hung up with cause 17 (busy)', async () => {
+    const call = await bobLeavesWhileCarolRings({ TRANSFER_RECALL: 'dave', TRANSFER_TIMEOUT: '0.3' }, { kind: 'no-answer' });
+    h.emu.setEndpoint('dave', { kind: 'busy', afterMs: 50 });
+    const summary = await transferFinished(h, 1, 5000);
+    expect(summary.result).toBe('failed');
+    expect(summary.reason).toMatch(/^target no-answer: .*; recall to the fallback destination dave failed \(busy: .*\): the transferees were hung up$/);
+    expect(originates(h).map((r) => r.query.endpoint)).toEqual(['PJSIP/carol', 'PJSIP/dave']);
+    expect(h.emu.hangups.find((x) => x.channelId === call.alice.id)).toMatchObject({ by: 'ari', cause: 17 });
+    expect(h.emu.channels()).toEqual([]);
+    expect(h.emu.bridges().map((b) => b.id)).toEqual([call.bridgeId]);
+    expect(membersOf(h, call.bridgeId)).toEqual([]);
+  });
+
+  it('the transferee hangs up while the transferer is rung back: the recall is cancelled', async () => {
+    const call = await bobLeavesWhileCarolRings({ TRANSFER_RECALL: 'transferer' }, { kind: 'reject', afterMs: 50 });
+    h.emu.setEndpoint('bob', { kind: 'no-answer' });
+    await waitUntil(() => h.emu.channels().some((c) => c.name.startsWith('PJSIP/bob-') && c.state === 'Ringing'), 'bob to be rung back');
+    const recallId = h.emu.channels().find((c) => c.name.startsWith('PJSIP/bob-'))!.id;
+    // Her ringback did not stop between carol's failure and the recall.
+    expect(h.emu.channel(call.alice.id)?.ringing).toBe(true);
+    h.emu.phoneHangsUp(call.alice.id);
+    const summary = await transferFinished(h, 1, 5000);
+    expect(summary.reason).toMatch(/; recall to the transferer \(PJSIP\/bob\) failed \(the transferees hung up during the recall\)/);
+    expect(h.emu.hangups.find((x) => x.channelId === recallId)?.by).toBe('ari');
+    expect(h.emu.channels()).toEqual([]);
+  });
+
+  it('no recall while the transferer is still in the call: 603, alice back with bob, nobody else dialled', async () => {
+    const call = await aliceTalksToBob({ TRANSFER_RECALL: 'transferer' });
+    h.emu.setEndpoint('carol', { kind: 'busy', afterMs: 50 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 603]);
+    await finished();
+    expect(originates(h).map((r) => r.query.endpoint)).toEqual(['PJSIP/carol']);
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, call.bob.id));
+  });
+});
+
 describe('destination policy', () => {
   let webhook: Server | undefined;
   afterEach(async () => {

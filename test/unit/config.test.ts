@@ -53,6 +53,8 @@ describe('loadConfig', () => {
         immediate200Endpoints: [],
         internodeDialTemplate: 'PJSIP/{exten}@node-{node}',
         nodeRoutes: [],
+        recall: { to: 'off' },
+        recallTimeoutMs: 20_000,
       },
       logLevel: 'info',
     });
@@ -159,6 +161,16 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, TRANSFER_DENY: '1900(' })[0]).toMatch(/^TRANSFER_DENY is invalid: invalid regular expression "1900\(":/);
     expect(problemsOf({ ...base, TRANSFER_POLICY_URL: 'ftp://x/y' })).toEqual(['TRANSFER_POLICY_URL must be an http(s) URL']);
     expect(problemsOf({ ...base, MOH_CLASS: 'a b' })).toEqual(['MOH_CLASS must be a musiconhold.conf class name']);
+    expect(problemsOf({ ...base, TRANSFER_RECALL: '1004@trunk' })).toEqual([
+      "TRANSFER_RECALL must be off, transferer or a destination to dial (destination contains a forbidden character '@' (U+0040) at position 5: \"1004@trunk\")",
+    ]);
+    expect(problemsOf({ ...base, TRANSFER_RECALL_TIMEOUT: '0' })).toEqual(['TRANSFER_RECALL_TIMEOUT must be a number of seconds from 1 to 600']);
+  });
+
+  it('reads TRANSFER_RECALL as off, the transferer, or a fallback destination', () => {
+    expect(loadConfig({ ...base, TRANSFER_RECALL: 'transferer' }).transfer.recall).toEqual({ to: 'transferer' });
+    expect(loadConfig({ ...base, TRANSFER_RECALL: '+33123456789' }).transfer.recall).toEqual({ to: 'destination', destination: '+33123456789' });
+    expect(loadConfig({ ...base, TRANSFER_RECALL: 'off', TRANSFER_RECALL_TIMEOUT: '7.5' }).transfer).toMatchObject({ recall: { to: 'off' }, recallTimeoutMs: 7500 });
   });
 
   it('reads every variable', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { channelRecord } from '../helpers/channels.js';
 import { callerIdOf } from '../../src/legs/caller-id.js';
-import { checkDestination, type DestinationCheck } from '../../src/legs/destination-syntax.js';
+import { checkDestination, type DestinationCheck } from '../../src/destination-syntax.js';
 import { failureOfCause } from '../../src/legs/dialer.js';
 
 const chan = channelRecord;

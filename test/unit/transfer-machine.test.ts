@@ -138,6 +138,49 @@ describe('transfer state table', () => {
     });
   });
 
+  describe('recall (TRANSFER_RECALL) after a failure with the transferer gone', () => {
+    const recall = { to: 'transferer', endpoint: 'PJSIP/1002' } as const;
+
+    it('the target is busy: unwinding keeps the hold, the phone is still told 603, then recalling; answered: failed, with how', () => {
+      const { states, last } = walk(
+        { state: TransferState.Dialing, leg: blindLeg },
+        { type: 'leg-failed', failure: 'busy', detail: 'cause 17', recall },
+        { type: 'unwound' },
+      );
+      expect(states).toEqual(['dialing', 'unwinding', 'finishing']);
+      expect(last).toEqual({
+        state: 'finishing',
+        ending: { ...noEffects, result: 'failed', reason: 'target busy: cause 17', sipfrag: 'channel_declined', recall: { plan: recall, leg: blindLeg } },
+      });
+      const recalling = next(last, { type: 'finished', sent: 'channel-gone' }).transfer;
+      expect(recalling).toEqual({ state: 'recalling', leg: blindLeg, recall, reason: 'target busy: cause 17' });
+      expect(bridgesOf(recalling)).toEqual(['b1']);
+      expect(next(recalling, { type: 'recalled', answered: true }).transfer).toEqual({
+        state: 'failed',
+        reason: 'target busy: cause 17; recall to the transferer (PJSIP/1002) answered: the transferees are connected to it',
+      });
+    });
+
+    it('the recall fails too: failed, saying the transferees were hung up', () => {
+      const recalling: Transfer = { state: TransferState.Recalling, leg: blindLeg, recall: { to: 'destination', destination: '1004' }, reason: 'target no-answer: timeout' };
+      expect(next(recalling, { type: 'recalled', answered: false, detail: 'busy: cause 17' }).transfer).toEqual({
+        state: 'failed',
+        reason: 'target no-answer: timeout; recall to the fallback destination 1004 failed (busy: cause 17): the transferees were hung up',
+      });
+    });
+
+    it('semi-attended: the recall follows the 503, and the consultation call still goes after the echo', () => {
+      const t = next({ state: TransferState.Dialing, leg: semiLeg }, { type: 'leg-failed', failure: 'no-answer', detail: 'd', recall }).transfer;
+      expect(t).toMatchObject({ state: 'unwinding', ending: { sipfrag: 'channel_unavailable', afterEcho: [{ channelId: 'bob-consult' }], recall: { plan: recall } } });
+    });
+
+    it('no recall for the transferees hanging up or a shutdown, and recalling takes no other stimulus', () => {
+      expect(next({ state: TransferState.Dialing, leg: blindLeg }, { type: 'transferees-gone' }).transfer).not.toHaveProperty('ending.recall');
+      const recalling: Transfer = { state: TransferState.Recalling, leg: blindLeg, recall, reason: 'r' };
+      expect(() => next(recalling, { type: 'unwound' })).toThrow(UnexpectedStimulus);
+    });
+  });
+
   describe('semi-attended (the consultation call still rings)', () => {
     it('any target failure is 503, and the ringing consultation call goes only once Asterisk echoed it', () => {
       const t = next({ state: TransferState.Dialing, leg: semiLeg }, { type: 'leg-failed', failure: 'busy', detail: 'd' }).transfer;

@@ -1,7 +1,7 @@
 // What a destination may look like before it goes into the dial template:
 // the first check of a blind-transfer destination (policy) and of a routed
 // call's extension (router), both about to be dialled.
-import { preview } from '../untrusted-text.js';
+import { preview } from './untrusted-text.js';
 
 /** A refusal carries the policy's `invalid` rule, so the policy can return it as is. */
 export type DestinationCheck = { allowed: true } | { allowed: false; rule: 'invalid'; detail: string };
