@@ -108,6 +108,7 @@ function withRole(service: TransferService, ha: ActiveStandby): HttpService {
     registry: service.registry,
     metrics: service.metrics,
     history: service.history,
+    transfers: service.transfers,
     get role() {
       return ha.role;
     },

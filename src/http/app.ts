@@ -1,15 +1,18 @@
 // The HTTP API as a fastify instance, not yet listening (tests can inject).
-// Routes: /healthz and /readyz (always open), /metrics, /calls, /transfers
-// (behind HTTP_TOKEN when it is set). Fastify logs through our logger, at
+// Routes: /healthz, /readyz and /openapi.json (always open), /metrics, /calls,
+// /transfers and the transfer API (behind HTTP_TOKEN when it is set). Fastify logs through our logger, at
 // warn or above, and never logs requests (nor their Authorization header).
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HttpConfig } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { TransferHistory } from '../transfer/history.js';
 import { bearerAuth } from './auth.js';
 import { callsRoutes, type CallsRoutesOptions } from './routes/calls.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoutes, type MetricsRoutesOptions } from './routes/metrics.js';
 import { transfersRoutes, type TransfersRoutesOptions } from './routes/transfers.js';
+import { transferApiRoutes, type TransferApi } from './routes/transfer-api.js';
+import { openApiRoutes } from './routes/openapi.js';
 
 /**
  * What the routes read from the running service, which main.ts hands in.
@@ -18,7 +21,8 @@ import { transfersRoutes, type TransfersRoutesOptions } from './routes/transfers
 export interface HttpService extends Readiness {
   readonly registry: { readonly store: CallsRoutesOptions['store'] };
   readonly metrics: MetricsRoutesOptions['metrics'];
-  readonly history: TransfersRoutesOptions['history'];
+  readonly history: TransfersRoutesOptions['history'] & Pick<TransferHistory, 'get'>;
+  readonly transfers: TransferApi;
 }
 
 export interface HttpAppOptions {
@@ -31,18 +35,23 @@ export function buildHttpApp({ service, config, logger }: HttpAppOptions): Fasti
   const app = Fastify({
     loggerInstance: httpLogger(logger) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    // Nothing here takes a body; the API is read-only.
-    bodyLimit: 1024,
+    // The largest body is POST /transfers with its channel variables.
+    bodyLimit: 64 * 1024,
+    // A field the API does not know is refused (400), not silently dropped; no type is coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     forceCloseConnections: 'idle',
   });
 
   // Before the routes, so that it applies to every one of them (and to 404s).
   if (config.token) app.addHook('onRequest', bearerAuth(config.token));
 
+  // First: it records every route registered after it.
+  app.register(openApiRoutes);
   app.register(healthRoutes, { service });
   app.register(metricsRoutes, { metrics: service.metrics });
   app.register(callsRoutes, { store: service.registry.store });
   app.register(transfersRoutes, { history: service.history });
+  app.register(transferApiRoutes, { transfers: service.transfers, history: service.history });
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

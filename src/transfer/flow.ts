@@ -2,7 +2,7 @@
 // service's parts, and the handler's own services (progress, echo, claims).
 import type { TransferProgressState } from '../ari/models.js';
 import type { AllEnded } from '../legs/channel-watch.js';
-import type { TransferResult } from './machine.js';
+import type { TransferCommand, TransferResult, TransferState } from './machine.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { ChannelEndWatch } from '../legs/channel-watch.js';
 import type { SoundRest } from '../legs/channel-sound.js';
@@ -29,6 +29,7 @@ export type TransferRest = Pick<
   | 'startMoh'
   | 'stopMoh'
   | 'setChannelVariable'
+  | 'createBridge'
 >;
 
 export interface TransferDeps {
@@ -70,6 +71,10 @@ export interface FlowContext {
   ownBridges(ids: string[]): string | undefined;
   /** Resolves if the transfer must give up (shutdown grace over). */
   aborted: Promise<void>;
+  /** From the API: resolves with the command sent to this transfer (complete, cancel); the same promise until then. */
+  command(): Promise<TransferCommand>;
+  /** Told each state the transfer enters. */
+  stateChanged(state: TransferState): void;
 }
 
 export interface FlowOutcome {

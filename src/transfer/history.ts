@@ -127,6 +127,14 @@ export class TransferHistory implements TransferObserver {
     }));
   }
 
+  /** One transfer, in flight or among the finished ones kept. */
+  get(transferId: string): InFlightView | FinishedView | undefined {
+    const e = this.active.get(transferId);
+    if (e) return { ...e.start, sipfrags: [...e.sipfrags], steps: e.steps.map(copyStep), droppedSteps: e.droppedSteps };
+    const view = this.ring.find((v) => v?.transferId === transferId);
+    return view && { ...view, sipfrags: [...view.sipfrags], bridgeIds: [...view.bridgeIds], steps: view.steps.map(copyStep) };
+  }
+
   /**
    * Without an argument: the finished transfers kept, most recent first.
    * With a summary: the observer callback recording that transfer's end.

@@ -52,6 +52,14 @@ export enum TransferState {
   Finishing = 'finishing',
   /** Failed with the transferer gone (TRANSFER_RECALL): the transferer is rung back, or a fallback dialled, for the transferees. */
   Recalling = 'recalling',
+  /** Attended, from the API: the transferer moves to a consultation bridge and hears the target ring; the transferees hear music. */
+  Consulting = 'consulting',
+  /** Attended, from the API: the transferer talks to the target, until the API completes or cancels. */
+  Consulted = 'consulted',
+  /** Attended, from the API: the target moves to the transferees; the transferer goes. */
+  Completing = 'completing',
+  /** Attended, from the API: the consultation ends; the transferer (and, if kept, the target) goes back to the transferees. */
+  Returning = 'returning',
   Completed = 'completed',
   Failed = 'failed',
   Rejected = 'rejected',
@@ -70,6 +78,32 @@ export interface LegPlan {
   remote?: { node: string; replacedId: string };
   /** Blind: a busy or rejecting target is a "no" (603). Semi-attended: any failure is 503. */
   busyIsDecline: boolean;
+  /** From the API: how this transfer's new leg is dialled, instead of the configuration's. */
+  dial?: DialOverrides;
+}
+
+export interface DialOverrides {
+  timeoutMs?: number;
+  variables?: Record<string, string>;
+  callerId?: string;
+}
+
+/**
+ * An attended transfer started from the API: the transferer S leaves the
+ * transferees' bridge for a consultation bridge with a new call to the
+ * destination, then completes (the target joins the transferees, S goes)
+ * or cancels (S comes back).
+ *
+ *   P(S) --- BS --- S     =>   P(S) --- BS (music)      S --- BC --- C
+ *                        complete:  P(S) --- BS --- C;   cancel: P(S) --- BS --- S
+ */
+export interface ConsultPlan {
+  sourceId: string;
+  sourceBridgeId: string;
+  transfereeIds: string[];
+  destination: string;
+  consultBridgeId: string;
+  dial?: DialOverrides;
 }
 
 /** How a transfer ends: what the phone is told, then what goes. */
@@ -106,6 +140,11 @@ export type Transfer =
   | { state: TransferState.Moving; plan: AttendedPlan }
   | { state: TransferState.Finishing; ending: Ending }
   | { state: TransferState.Recalling; leg: LegPlan; recall: RecallPlan; reason: string }
+  | { state: TransferState.Consulting; consult: ConsultPlan }
+  | { state: TransferState.Consulted; consult: ConsultPlan }
+  | { state: TransferState.Completing; consult: ConsultPlan }
+  /** `keepTarget`: the target, answered, comes back with the transferer instead of being hung up. */
+  | { state: TransferState.Returning; consult: ConsultPlan; keepTarget: boolean; ending: Ending }
   | TerminalTransfer;
 
 /** Over: nothing more happens to it. */
@@ -133,7 +172,14 @@ export type Stimulus =
   | { type: 'unwound' }
   | { type: 'finished'; sent: ProgressResult }
   | { type: 'recalled'; answered: true }
-  | { type: 'recalled'; answered: false; detail: string };
+  | { type: 'recalled'; answered: false; detail: string }
+  /** From the API (POST /transfers/{id}/complete or /cancel). */
+  | { type: 'command'; command: TransferCommand }
+  | { type: 'transferer-gone' }
+  | { type: 'target-gone' }
+  | { type: 'returned' };
+
+export type TransferCommand = 'complete' | 'cancel';
 
 /** A decision worth a log line (with its `step`, so observers see it too). */
 export interface Note {
@@ -286,6 +332,23 @@ export function next(t: Transfer, s: Stimulus): Transition {
         return { transfer: { state: TERMINAL_OF[result], ...(why !== undefined ? { reason: why } : {}) } };
       }
       break;
+    case TransferState.Consulting:
+      return fromConsulting(t.consult, s) ?? unexpected(t, s);
+    case TransferState.Consulted:
+      return fromConsulted(t.consult, s) ?? unexpected(t, s);
+    case TransferState.Completing:
+      if (s.type === 'moved') {
+        const c = t.consult;
+        return {
+          transfer: finishing({ result: 'completed', sipfrag: 'channel_answered', stopMohOn: c.transfereeIds, afterNotify: [c.sourceId], destroyBridges: [c.consultBridgeId] }),
+        };
+      }
+      // The move was undone: the transferer still talks to the target; all three end up together.
+      if (s.type === 'move-failed') return returning(t.consult, true, `${s.step} failed (${s.error}): the three parties are joined instead`);
+      break;
+    case TransferState.Returning:
+      if (s.type === 'returned') return { transfer: { state: TransferState.Finishing, ending: t.ending } };
+      break;
     case TransferState.Recalling:
       // The transfer failed either way; the recall decides whether the transferees' call goes on.
       if (s.type === 'recalled') {
@@ -304,6 +367,63 @@ const TERMINAL_OF = {
   failed: TransferState.Failed,
   rejected: TransferState.Rejected,
 } as const;
+
+function unexpected(t: Transfer, s: Stimulus): never {
+  throw new UnexpectedStimulus(t.state, s.type);
+}
+
+function returning(consult: ConsultPlan, keepTarget: boolean, reason: string): Transition {
+  return {
+    transfer: {
+      state: TransferState.Returning,
+      consult,
+      keepTarget,
+      ending: { ...noEffects(), result: 'failed', reason, sipfrag: 'channel_unavailable', stopMohOn: consult.transfereeIds, destroyBridges: [consult.consultBridgeId] },
+    },
+  };
+}
+
+// Ringing: a "no" from the policy touches nothing; anything else brings the transferer back.
+function fromConsulting(consult: ConsultPlan, s: Stimulus): Transition | undefined {
+  switch (s.type) {
+    case 'policy':
+      if (s.allowed) return undefined;
+      return { transfer: finishing({ result: 'rejected', reason: `destination refused (${s.rule}): ${s.detail}`, sipfrag: 'channel_declined' }) };
+    case 'leg-answered':
+      return { transfer: { state: TransferState.Consulted, consult } };
+    case 'leg-failed':
+      return returning(consult, false, `target ${s.failure}: ${s.detail}`);
+    case 'command':
+      return s.command === 'cancel' ? returning(consult, false, 'cancelled through the API before the target answered') : undefined;
+    case 'transferer-gone':
+      return returning(consult, false, 'the transferer hung up before the target answered');
+    case 'transferees-gone':
+      return returning(consult, false, 'the transferees hung up during the consultation');
+    case 'shutdown':
+      return returning(consult, false, 'the service is shutting down');
+    default:
+      return undefined;
+  }
+}
+
+// Talking: the transferer hanging up completes the transfer, as in Asterisk's own attended transfers.
+function fromConsulted(consult: ConsultPlan, s: Stimulus): Transition | undefined {
+  switch (s.type) {
+    case 'command':
+      return s.command === 'complete' ? { transfer: { state: TransferState.Completing, consult } } : returning(consult, false, 'cancelled through the API');
+    case 'transferer-gone':
+      return { transfer: { state: TransferState.Completing, consult }, note: { level: 'info', step: 'complete', msg: 'the transferer hung up during the consultation: completing' } };
+    case 'target-gone':
+      return returning(consult, false, 'the target hung up during the consultation');
+    // Nobody loses a call: the transferer and the target go on together in the transferees' bridge.
+    case 'transferees-gone':
+      return returning(consult, true, 'the transferees hung up during the consultation');
+    case 'shutdown':
+      return returning(consult, true, 'the service is shutting down: the three parties are joined');
+    default:
+      return undefined;
+  }
+}
 
 function unwind(leg: LegPlan, cancel: string | undefined, sipfrag: TransferProgressState = 'channel_unavailable', reason = cancel): Transition {
   return {
@@ -395,5 +515,6 @@ function openAttended(event: ChannelTransferEvent, s: Extract<Stimulus, { type: 
 export function bridgesOf(t: Transfer): string[] {
   if ('leg' in t) return [t.leg.sourceBridgeId];
   if (t.state === TransferState.Moving) return [t.plan.sourceBridgeId, t.plan.targetBridgeId];
+  if ('consult' in t) return [t.consult.sourceBridgeId, t.consult.consultBridgeId];
   return [];
 }

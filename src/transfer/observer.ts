@@ -7,6 +7,8 @@ import type { TransferKind, TransferResult } from './kinds.js';
 export interface TransferStart {
   transferId: string;
   kind: TransferKind;
+  /** A phone's REFER, or POST /transfers. */
+  origin: 'refer' | 'api';
   sourceChannelId: string;
   sourceCallId: string | undefined;
   destination: string | undefined;

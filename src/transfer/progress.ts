@@ -11,7 +11,8 @@ import type { TransferProgressState } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { StepJournal } from './journal.js';
 
-export type ProgressResult = 'sent' | 'channel-gone' | 'failed';
+/** `no-refer`: a transfer started through the API, which no phone follows. */
+export type ProgressResult = 'sent' | 'channel-gone' | 'failed' | 'no-refer';
 
 export const SIPFRAG_OF: Record<TransferProgressState, number> = {
   channel_progress: 100,

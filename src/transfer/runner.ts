@@ -17,6 +17,7 @@ import { watchTransferees, type FlowContext, type FlowOutcome } from './flow.js'
 import { startHold, stopHold, stopMusic, type HoldContext } from './hold.js';
 import { bridgesOf, isTerminal, next, TransferState, type Ending, type LegPlan, type Stimulus, type TerminalTransfer, type Transfer } from './machine.js';
 import { ChannelMarks } from './marks.js';
+import { Consultation } from './consultation.js';
 import { carryOutMoves } from './moves.js';
 import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
@@ -30,8 +31,8 @@ const INTERNODE_TIMEOUT_MS = 8000;
 const FINAL_NOTIFY_WAIT_MS = 2000;
 
 /** Runs a transfer from `from` (a new REFER: requested; a recovered one: where it was, with its leg). */
-export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAttempt): Promise<FlowOutcome> {
-  const run = new TransferRun(ctx, leg);
+export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAttempt, topology?: TopologySnapshot): Promise<FlowOutcome> {
+  const run = new TransferRun(ctx, leg, topology);
   try {
     return await run.toTheEnd(from);
   } finally {
@@ -45,12 +46,24 @@ class TransferRun {
   private transfererName: string | undefined;
   private transfereesGone: AllEnded | undefined;
   private readonly marks: ChannelMarks;
+  /** Attended transfers from the API. */
+  private readonly consultation: Consultation;
 
   constructor(
     private readonly ctx: FlowContext,
     /** The new leg: placed or taken over in dialing, or followed again after a restart. */
     private leg: DialAttempt | undefined,
+    /** From the API: the registry read the request was planned from. */
+    topology?: TopologySnapshot,
   ) {
+    this.topology = topology;
+    this.consultation = new Consultation({
+      ctx,
+      holdContext: () => this.holdContext(),
+      hangUp: (id) => this.hangUp(id),
+      describe: (c) => this.describe(c, 'attended'),
+      party: (id) => this.topology?.channels.get(id),
+    });
     this.marks = new ChannelMarks(ctx.deps.rest, ctx.log);
   }
 
@@ -63,6 +76,7 @@ class TransferRun {
       const taken = this.ctx.ownBridges(bridgesOf(transfer));
       if (taken !== undefined) ({ transfer, note } = next(t, { type: 'contended', bridgeId: taken }));
       if (note) this.ctx.journal[note.level](note.step, note.fields ?? {}, note.msg);
+      this.ctx.stateChanged(transfer.state);
       this.ctx.log.debug({ from: t.state, to: transfer.state, stimulus: stimulus.type }, 'transfer state changed');
       t = transfer;
     }
@@ -82,7 +96,10 @@ class TransferRun {
 
   dispose(): void {
     this.transfereesGone?.dispose();
+    this.consultation.dispose();
   }
+
+
 
   private enter(t: Exclude<Transfer, TerminalTransfer>): Promise<Stimulus> {
     switch (t.state) {
@@ -102,6 +119,14 @@ class TransferRun {
         return this.finish(t.ending);
       case TransferState.Recalling:
         return this.recall(t.leg, t.recall);
+      case TransferState.Consulting:
+        return this.consultation.consult(t.consult);
+      case TransferState.Consulted:
+        return this.consultation.talk(t.consult);
+      case TransferState.Completing:
+        return this.consultation.complete(t.consult);
+      case TransferState.Returning:
+        return this.consultation.giveUp(t.consult, t.keepTarget, t.ending.reason ?? 'the consultation ended');
       default: {
         const unknown: never = t;
         throw new Error(`no effects for state ${JSON.stringify(unknown)}`);
@@ -217,17 +242,17 @@ class TransferRun {
     const channels = this.topology?.channels;
     const callerFrom = { transferee: channels?.get(plan.transfereeIds[0]!), transferer: channels?.get(plan.sourceId), none: undefined };
     // The leg carries its own mark from its creation on.
-    const mark = encodeMark(legMarkOf(this.ctx.transferId, plan, Date.now() + deps.transfer.timeoutMs));
+    const mark = encodeMark(legMarkOf(this.ctx.transferId, plan, Date.now() + (plan.dial?.timeoutMs ?? deps.transfer.timeoutMs)));
     // Across nodes: the other node's dialplan hands the call to its Stasis application ([from-internode]), and its exten names the transfer.
     const remote = this.internodeCall(plan);
     const leg = deps.dialer.dial({
       exten: remote?.exten ?? plan.destination!,
       ...(remote ? { endpoint: remote.endpoint } : {}),
       purpose: 'transfer',
-      callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
-      variables: { ...deps.transfer.channelVars, [LEG_MARK]: mark },
+      callerId: plan.dial?.callerId ?? callerIdOf(callerFrom[deps.transfer.callerId]),
+      variables: { ...deps.transfer.channelVars, ...plan.dial?.variables, [LEG_MARK]: mark },
       // The other node's instance answers within milliseconds; a node that does not is down (SIP would retry for 32 s).
-      timeoutMs: plan.remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : deps.transfer.timeoutMs,
+      timeoutMs: plan.remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : (plan.dial?.timeoutMs ?? deps.transfer.timeoutMs),
       originator: plan.transfereeIds[0],
     });
     journal.info(
@@ -452,7 +477,7 @@ class TransferRun {
     return r.gone;
   }
 
-  private describe(plan: LegPlan): TransferDescription {
+  private describe(plan: Pick<LegPlan, 'sourceId' | 'transfereeIds' | 'sourceBridgeId' | 'destination'>, kind: TransferDescription['kind'] = 'blind'): TransferDescription {
     const channels = this.topology?.channels;
     const party = (id: string): PartyDescription => {
       const c: ChannelRecord | undefined = channels?.get(id);
@@ -465,7 +490,7 @@ class TransferRun {
       };
     };
     return {
-      kind: 'blind',
+      kind,
       destination: plan.destination ?? '',
       transferer: party(plan.sourceId),
       transferees: plan.transfereeIds.map(party),

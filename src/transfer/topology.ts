@@ -72,3 +72,21 @@ async function lookElsewhere(otherNodes: NonNullable<CallRegistry['otherNodes']>
     throw err;
   }
 }
+
+/** For the API: a channel, its bridge and everyone in it. */
+export async function gatherAround(channelId: string, registry: CallRegistry): Promise<TopologySnapshot> {
+  const { store } = registry;
+  const channels = new Map<string, ChannelRecord>();
+  const bridges = new Map<string, BridgeRecord>();
+  const source = await store.getChannel(channelId);
+  if (source) channels.set(source.id, source);
+  const bridge = source?.bridgeId === undefined ? undefined : await store.getBridge(source.bridgeId);
+  if (bridge) {
+    bridges.set(bridge.id, bridge);
+    for (const id of bridge.channelIds) {
+      const c = id === channelId ? source : await store.getChannel(id);
+      if (c) channels.set(id, c);
+    }
+  }
+  return { channels, bridges, callIdCandidates: [], ringingLegs: new Map() };
+}

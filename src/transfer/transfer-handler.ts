@@ -12,7 +12,10 @@ import type { Bridge, Channel, ChannelTransferEvent, TransferProgressState } fro
 import type { DialAttempt } from '../legs/dialer.js';
 import type { Logger } from '../logger.js';
 import type { FlowContext, FlowOutcome, TransferDeps, TransferKind, TransferResult } from './flow.js';
-import { kindOf, next, noEffects, TransferState, type Transfer } from './machine.js';
+import { kindOf, next, noEffects, TransferState, type Transfer, type TransferCommand } from './machine.js';
+import { planApiTransfer, type ApiRefusal, type ApiTransferRequest } from './api-plan.js';
+import type { TopologySnapshot } from './attended-plan.js';
+import { gatherAround } from './topology.js';
 import { ChannelMarks } from './marks.js';
 import { LEG_MARK, legPlanOf, planRecovery } from './recovery.js';
 import { runTransfer } from './runner.js';
@@ -40,11 +43,30 @@ interface TransferStart {
   /** A new REFER: what it asked for, logged as the first step. */
   requested?: { destination: string | undefined; replaces: string | undefined };
   claim?: string[];
+  /** From the API: no REFER (so no sipfrag), the registry read it was planned from, and its command inbox. */
+  api?: { topology: TopologySnapshot; transfer: ApiTransfer };
 }
+
+/** A transfer started through the API, while it runs: its state, and the one command it may be sent. */
+interface ApiTransfer {
+  sourceId: string;
+  kind: TransferKind;
+  state: TransferState;
+  command: Promise<TransferCommand>;
+  send?: (command: TransferCommand) => void;
+}
+
+/** Which command each state of an API transfer takes. */
+const ACCEPTS: Partial<Record<TransferState, readonly TransferCommand[]>> = {
+  [TransferState.Consulting]: ['cancel'],
+  [TransferState.Consulted]: ['complete', 'cancel'],
+};
 
 
 export class TransferHandler {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Transfer id → its current state, while in flight. */
+  private readonly states = new Map<string, TransferState>();
   /** Per source channel: gives up the transfer in flight (shutdown). */
   private readonly aborts = new Map<string, () => void>();
   /** Per source channel: transfers waiting for Asterisk's echo of a progress state. */
@@ -55,6 +77,8 @@ export class TransferHandler {
   private readonly owners = new Map<string, string>();
   private readonly log: Logger;
   private readonly marks: ChannelMarks;
+  /** Transfer id → the API transfer in flight. */
+  private readonly apiTransfers = new Map<string, ApiTransfer>();
   private draining = false;
 
   constructor(private readonly deps: TransferHandlerDeps) {
@@ -140,6 +164,63 @@ export class TransferHandler {
   }
 
   /**
+   * POST /transfers: the channel named is the transferer. Resolves once the
+   * transfer is under way (its id) or refused; it goes on in the background.
+   */
+  async startFromApi(req: ApiTransferRequest): Promise<{ transferId: string } | ApiRefusal> {
+    if (this.draining) return { status: 503, code: 'ERR_SHUTTING_DOWN', message: 'the service is shutting down' };
+    const busy = (): ApiRefusal | undefined =>
+      this.inFlight.has(req.channelId) ? { status: 409, code: 'ERR_TRANSFER_IN_PROGRESS', message: `channel ${req.channelId} already has a transfer in flight` } : undefined;
+    const first = busy();
+    if (first) return first;
+    const transferId = randomUUID().slice(0, 8);
+    const topology = await gatherAround(req.channelId, this.deps.registry);
+    // Checked again: the registry read above yields to other events.
+    const again = busy();
+    if (again) return again;
+    const plan = planApiTransfer(req, transferId, topology);
+    if (!plan.ok) return { status: plan.status, code: plan.code, message: plan.message };
+    const taken = plan.bridgeIds.find((id) => this.owners.has(id));
+    if (taken !== undefined) return { status: 409, code: 'ERR_BRIDGE_BUSY', message: `another transfer is rearranging bridge ${taken}` };
+    let send!: (command: TransferCommand) => void;
+    const command = new Promise<TransferCommand>((resolve) => (send = resolve));
+    const transfer: ApiTransfer = { sourceId: req.channelId, kind: req.kind, state: plan.from.state, command, send };
+    this.apiTransfers.set(transferId, transfer);
+    this.start({
+      transferId,
+      kind: req.kind,
+      sourceId: req.channelId,
+      sourceCallId: topology.channels.get(req.channelId)?.callId,
+      destination: req.destination,
+      from: plan.from,
+      requested: { destination: req.destination, replaces: undefined },
+      claim: plan.bridgeIds,
+      api: { topology, transfer },
+    });
+    return { transferId };
+  }
+
+  /** POST /transfers/{id}/complete or /cancel. */
+  command(transferId: string, command: TransferCommand): { state: TransferState } | ApiRefusal {
+    const t = this.apiTransfers.get(transferId);
+    if (!t) return { status: 404, code: 'ERR_TRANSFER_NOT_FOUND', message: `no transfer ${transferId} in flight that was started through the API` };
+    if (t.kind === 'blind') return { status: 409, code: 'ERR_NOT_ATTENDED', message: `transfer ${transferId} is blind: there is nothing to ${command}` };
+    if (!t.send || !(ACCEPTS[t.state] ?? []).includes(command)) {
+      const why = t.send ? `it is ${t.state}` : 'a command was already sent';
+      return { status: 409, code: 'ERR_WRONG_STATE', message: `transfer ${transferId} cannot ${command} now: ${why}` };
+    }
+    t.send(command);
+    t.send = undefined;
+    this.log.info({ transferId, command, state: t.state }, `API: ${command} requested`);
+    return { state: t.state };
+  }
+
+  /** The state of a transfer in flight (any origin), by id. */
+  stateOf(transferId: string): TransferState | undefined {
+    return this.states.get(transferId);
+  }
+
+  /**
    * On every (re)connect, with Asterisk's channels and bridges: transfers
    * this process is not handling but Asterisk shows marks of (the service
    * was restarted, or killed, in the middle of them) go on from where they
@@ -211,9 +292,12 @@ export class TransferHandler {
     let abort!: () => void;
     const aborted = new Promise<void>((resolve) => (abort = resolve));
     this.aborts.set(start.sourceId, abort);
+    this.states.set(start.transferId, start.from.state);
     const run = this.run(start, aborted).finally(() => {
       this.inFlight.delete(start.sourceId);
       this.aborts.delete(start.sourceId);
+      this.states.delete(start.transferId);
+      this.apiTransfers.delete(start.transferId);
     });
     this.inFlight.set(start.sourceId, run);
   }
@@ -227,6 +311,7 @@ export class TransferHandler {
     notifyAll(observers, this.log, 'started', {
       transferId,
       kind,
+      origin: start.api ? 'api' : 'refer',
       sourceChannelId: sourceId,
       sourceCallId,
       destination,
@@ -244,6 +329,8 @@ export class TransferHandler {
       journal,
       aborted,
       progress: (state: TransferProgressState): Promise<ProgressResult> => {
+        // No REFER, no NOTIFY: the API's caller reads the outcome instead.
+        if (start.api) return Promise.resolve('no-refer');
         const sending = lastProgress.then(async () => {
           const result = await sendProgress(this.deps.rest, journal, sourceId, state);
           if (result === 'sent') recordSipfrag(sipfrags, state);
@@ -252,7 +339,12 @@ export class TransferHandler {
         lastProgress = sending;
         return sending;
       },
-      echoOf: (state, ms) => this.echoOf(sourceId, state, ms),
+      echoOf: (state, ms) => (start.api ? Promise.resolve(true) : this.echoOf(sourceId, state, ms)),
+      command: () => start.api?.transfer.command ?? new Promise<TransferCommand>(() => undefined),
+      stateChanged: (state) => {
+        this.states.set(transferId, state);
+        if (start.api) start.api.transfer.state = state;
+      },
       ownBridges: (ids) => {
         const taken = ids.find((id) => (this.owners.get(id) ?? sourceId) !== sourceId);
         if (taken !== undefined) return taken;
@@ -275,7 +367,7 @@ export class TransferHandler {
 
     let outcome: FlowOutcome;
     try {
-      outcome = await runTransfer(ctx, start.from, start.leg);
+      outcome = await runTransfer(ctx, start.from, start.leg, start.api?.topology);
     } catch (err) {
       // A bug, not an ARI failure: still never leave the phone waiting.
       log.error({ err }, 'transfer crashed');

@@ -541,6 +541,8 @@ function handlerRig(seed: number) {
     startMoh: () => maybeFail('channels.startMoh'),
     stopMoh: () => maybeFail('channels.stopMoh'),
     setChannelVariable: () => maybeFail('channels.setVariable'),
+    // Only attended transfers started through the API create bridges; none is here.
+    createBridge: () => Promise.reject(new Error('createBridge: no transfer here is started through the API')),
   };
   let legs = 0;
   const attempt = (): DialAttempt => {

@@ -5,7 +5,7 @@ import { TransferHistory } from '../../src/transfer/history.js';
 import type { TransferStart, TransferStep, TransferSummary } from '../../src/transfer/observer.js';
 
 function start(id: string, over: Partial<TransferStart> = {}): TransferStart {
-  return { transferId: id, kind: 'blind', sourceChannelId: `src-${id}`, sourceCallId: `call-${id}@pbx`, destination: '1003', startedAt: '2025-01-01T00:00:00.000Z', ...over };
+  return { transferId: id, kind: 'blind', origin: 'refer', sourceChannelId: `src-${id}`, sourceCallId: `call-${id}@pbx`, destination: '1003', startedAt: '2025-01-01T00:00:00.000Z', ...over };
 }
 
 function step(id: string, name: string, fields: Record<string, unknown> = {}): TransferStep {

@@ -122,6 +122,7 @@ function start(transferId: string, extra: Partial<TransferStart> = {}): Transfer
   return {
     transferId,
     kind: 'blind',
+    origin: 'refer',
     sourceChannelId: `chan-${transferId}`,
     sourceCallId: `call-${transferId}@10.0.0.1`,
     destination: '1003',
