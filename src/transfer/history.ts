@@ -22,6 +22,8 @@ export interface StepView {
 export interface InFlightView {
   transferId: string;
   kind: TransferKind;
+  /** A phone's REFER, or POST /transfers. */
+  origin: TransferStart['origin'];
   sourceChannelId: string;
   sourceCallId: string | null;
   destination: string | null;
@@ -44,7 +46,7 @@ export interface FinishedView extends Omit<InFlightView, 'sipfrags'> {
 }
 
 interface Entry {
-  start: Pick<InFlightView, 'transferId' | 'kind' | 'sourceChannelId' | 'sourceCallId' | 'destination' | 'startedAt'>;
+  start: Pick<InFlightView, 'transferId' | 'kind' | 'origin' | 'sourceChannelId' | 'sourceCallId' | 'destination' | 'startedAt'>;
   sipfrags: number[];
   steps: StepView[];
   droppedSteps: number;
@@ -72,6 +74,7 @@ export class TransferHistory implements TransferObserver {
     const start = {
       transferId: t.transferId,
       kind: t.kind,
+      origin: t.origin,
       sourceChannelId: t.sourceChannelId,
       sourceCallId: t.sourceCallId ?? null,
       destination: t.destination ?? null,
@@ -100,6 +103,7 @@ export class TransferHistory implements TransferObserver {
     this.ring[this.next] = {
       transferId: summary.transferId,
       kind: summary.kind,
+      origin: start?.origin ?? 'refer',
       sourceChannelId: summary.sourceChannelId,
       sourceCallId: start?.sourceCallId ?? null,
       destination: summary.destination ?? null,

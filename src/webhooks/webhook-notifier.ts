@@ -111,6 +111,7 @@ export class WebhookNotifier implements TransferObserver {
     this.enqueue(this.eventHook, 'transfer.started', t.transferId, {
       seq: this.nextSeq(t.transferId),
       kind: t.kind,
+      origin: t.origin,
       sourceChannelId: t.sourceChannelId,
       sourceCallId: t.sourceCallId ?? null,
       destination: t.destination ?? null,

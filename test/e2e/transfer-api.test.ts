@@ -92,7 +92,7 @@ describe('transfer API: attended', () => {
     expect(h.emu.channel(call0.bob.id)?.ringing).toBe(true);
     expect(h.emu.channel(call0.alice.id)?.mohPlaying).toBe(true);
     expect(membersOf(h, call0.bridgeId)).toEqual([call0.alice.id]);
-    await waitUntil(() => membersOf(h, consultBridge).length === 2, 'bob and carol to talk');
+    await waitUntil(() => membersOf(h, consultBridge)?.length === 2, 'bob and carol to talk');
     expect(h.emu.channel(call0.bob.id)?.ringing).toBe(false);
     expect((await call('GET', started.json.href)).json.state).toBe('consulted');
     return { ...call0, id: started.json.transferId as string, consultBridge, carol: leg()! };

@@ -42,6 +42,7 @@ describe('TransferHistory', () => {
     expect(t).toEqual({
       transferId: 't1',
       kind: 'blind',
+      origin: 'refer',
       sourceChannelId: 'src-t1',
       sourceCallId: 'call-t1@pbx',
       destination: '1003',

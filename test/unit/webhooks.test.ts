@@ -294,6 +294,7 @@ describe('WebhookNotifier: event hook', () => {
       transferId: 'A',
       seq: 1,
       kind: 'blind',
+      origin: 'refer',
       sourceChannelId: 'chan-A',
       sourceCallId: 'call-A@10.0.0.1',
       destination: '1003',
