@@ -62,6 +62,8 @@ export interface TransferConfig {
   internodeDialTemplate: string;
   /** Blind-transfer destinations that live on other nodes (routes to this node dropped): dialled there through the trunk. */
   nodeRoutes: NodeRoute[];
+  /** After a completed transfer, each remaining phone is told whom it now talks to (CONNECTEDLINE). */
+  connectedLine: boolean;
 }
 
 export interface NodeRoute {
@@ -251,6 +253,7 @@ const envSchema = z.object({
       return z.NEVER;
     }
   }).optional(),
+  TRANSFER_CONNECTED_LINE: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   INTERNODE_DIAL_TEMPLATE: z
     .string()
     .refine((v) => v.includes('{node}') && v.includes('{exten}'), 'must contain {node} and {exten}, e.g. PJSIP/{exten}@node-{node}')
@@ -338,6 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       internodeDialTemplate: e.INTERNODE_DIAL_TEMPLATE,
       // This node's own destinations are dialled here, as without routes.
       nodeRoutes: (e.TRANSFER_NODE_ROUTES ?? []).filter((r) => r.node !== node),
+      connectedLine: e.TRANSFER_CONNECTED_LINE === 'on',
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -29,6 +29,8 @@ export type TransferRest = Pick<
   | 'startMoh'
   | 'stopMoh'
   | 'setChannelVariable'
+  | 'getChannel'
+  | 'getChannelVariable'
 >;
 
 export interface TransferDeps {

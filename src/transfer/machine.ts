@@ -85,6 +85,12 @@ export interface Ending {
    */
   afterEcho: { channelId: string; bridgeId?: string }[];
   destroyBridges: string[];
+  /**
+   * Completed: the two sides now talking to each other, each told the
+   * other's identity (connected line) once the final state is sent;
+   * 'new-leg' is the transfer's new leg.
+   */
+  nowTalking?: { transfereeIds: string[]; with: string[] | 'new-leg' };
   /** Reason to record when the phone's channel was gone before the final state. */
   ifTransfererGone?: string;
 }
@@ -224,6 +230,8 @@ export function next(t: Transfer, s: Stimulus): Transition {
             unholdAfterNotify: t.leg.transfereeIds,
             afterNotify: [t.leg.sourceId],
             afterEcho: phoneLegsOf(t.leg),
+            // Across nodes the new leg is the trunk call: the party is on the other node.
+            ...(t.leg.remote ? {} : { nowTalking: { transfereeIds: t.leg.transfereeIds, with: 'new-leg' as const } }),
           }),
         };
       }
@@ -251,6 +259,7 @@ export function next(t: Transfer, s: Stimulus): Transition {
             stopMohOn: p.stopMohOn,
             afterEcho: [{ channelId: p.replacedId, bridgeId: p.targetBridgeId }, { channelId: p.sourceId }],
             destroyBridges: p.destroyBridges,
+            nowTalking: { transfereeIds: p.transfereeIds, with: p.targetIds },
             ifTransfererGone: 'transferer hung up before the 200 sipfrag',
           }),
         };

@@ -20,6 +20,7 @@ import { ChannelMarks } from './marks.js';
 import { carryOutMoves } from './moves.js';
 import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
+import { ConnectedLineTelling } from './tell-connected-line.js';
 import { gatherTopology } from './topology.js';
 
 /** How long a call to another node may take to be answered by that node's instance. */
@@ -208,6 +209,8 @@ class TransferRun {
       purpose: 'transfer',
       callerId: callerIdOf(callerFrom[deps.transfer.callerId]),
       variables: { ...deps.transfer.channelVars, [LEG_MARK]: mark },
+      // Across nodes to join a call, the exten names the transfer, not a party.
+      ...(plan.remote ? {} : { partyNumber: plan.destination! }),
       // The other node's instance answers within milliseconds; a node that does not is down (SIP would retry for 32 s).
       timeoutMs: plan.remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : deps.transfer.timeoutMs,
       originator: plan.transfereeIds[0],
@@ -259,7 +262,7 @@ class TransferRun {
     const { deps: { rest }, journal } = this.ctx;
     const legId = this.leg!.channelId;
     try {
-      await rest.addChannel(plan.sourceBridgeId, legId);
+      await rest.addChannel(plan.sourceBridgeId, legId, { inhibitConnectedLineUpdates: true });
     } catch (err) {
       journal.error('join', { err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
       this.confirmJoin(plan, false);
@@ -319,6 +322,7 @@ class TransferRun {
     const echoed = laterGroup ? ctx.echoOf(ending.sipfrag, FINAL_NOTIFY_WAIT_MS) : Promise.resolve(true);
     const holdCtx = this.holdContext();
     const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
+    const telling = ending.nowTalking && ctx.deps.transfer.connectedLine ? await this.prepareConnectedLines(ending.nowTalking) : undefined;
     await Promise.all([
       stopHold(ending.unholdAfterNotify, holdCtx),
       ...ending.afterNotify.map((id) => this.hangUp(id)),
@@ -330,7 +334,15 @@ class TransferRun {
         await Promise.all([...ending.afterEcho.map((l) => this.dropLeg(l)), ...ending.destroyBridges.map((id) => this.destroyBridge(id))]);
       })(),
     ]);
+    await telling?.afterLeaving([...ending.afterNotify, ...ending.afterEcho.map((l) => l.channelId)]);
     return { type: 'finished', sent };
+  }
+
+  /** Connected line (TRANSFER_CONNECTED_LINE): prepared before the phone's legs leave, told after (tell-connected-line.ts). */
+  private prepareConnectedLines({ transfereeIds, with: others }: NonNullable<Ending['nowTalking']>): Promise<ConnectedLineTelling | undefined> {
+    const { deps, journal } = this.ctx;
+    const otherIds = others === 'new-leg' ? (this.leg ? [this.leg.channelId] : []) : others;
+    return ConnectedLineTelling.prepare({ rest: deps.rest, store: deps.registry.store, journal }, [transfereeIds, otherIds]);
   }
 
   // The phone's leg must leave the call even if Asterisk will not hang it
