@@ -322,19 +322,21 @@ class TransferRun {
     const echoed = laterGroup ? ctx.echoOf(ending.sipfrag, FINAL_NOTIFY_WAIT_MS) : Promise.resolve(true);
     const holdCtx = this.holdContext();
     const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
-    const telling = ending.nowTalking && ctx.deps.transfer.connectedLine ? await this.prepareConnectedLines(ending.nowTalking) : undefined;
+    // The phone's legs leave only once connected line is prepared (tell-connected-line.ts).
+    const telling = ending.nowTalking && ctx.deps.transfer.connectedLine ? this.prepareConnectedLines(ending.nowTalking) : Promise.resolve(undefined);
     await Promise.all([
       stopHold(ending.unholdAfterNotify, holdCtx),
-      ...ending.afterNotify.map((id) => this.hangUp(id)),
+      telling.then(() => Promise.all(ending.afterNotify.map((id) => this.hangUp(id)))),
       (async () => {
         if (!laterGroup) return;
         if (sent === 'sent' && !(await echoed)) {
           ctx.journal.warn('hangup', { channelIds: ending.afterEcho.map((l) => l.channelId) }, 'Asterisk did not echo the final state in time; hanging up anyway');
         }
+        await telling;
         await Promise.all([...ending.afterEcho.map((l) => this.dropLeg(l)), ...ending.destroyBridges.map((id) => this.destroyBridge(id))]);
       })(),
     ]);
-    await telling?.afterLeaving([...ending.afterNotify, ...ending.afterEcho.map((l) => l.channelId)]);
+    await (await telling)?.afterLeaving([...ending.afterNotify, ...ending.afterEcho.map((l) => l.channelId)]);
     return { type: 'finished', sent };
   }
 
