@@ -68,6 +68,8 @@ export interface TransferConfig {
   /** After a blind or semi-attended transfer failed with the transferer gone: ring it back, dial a fallback, or nothing. */
   recall: RecallSetting;
   recallTimeoutMs: number;
+  /** After a completed transfer, each remaining phone is told whom it now talks to (CONNECTEDLINE). */
+  connectedLine: boolean;
 }
 
 export interface NodeRoute {
@@ -270,6 +272,7 @@ const envSchema = z.object({
     })
     .prefault('off'),
   TRANSFER_RECALL_TIMEOUT: seconds(1, 600).prefault('20'),
+  TRANSFER_CONNECTED_LINE: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   INTERNODE_DIAL_TEMPLATE: z
     .string()
     .refine((v) => v.includes('{node}') && v.includes('{exten}'), 'must contain {node} and {exten}, e.g. PJSIP/{exten}@node-{node}')
@@ -359,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       nodeRoutes: (e.TRANSFER_NODE_ROUTES ?? []).filter((r) => r.node !== node),
       recall: e.TRANSFER_RECALL,
       recallTimeoutMs: e.TRANSFER_RECALL_TIMEOUT,
+      connectedLine: e.TRANSFER_CONNECTED_LINE === 'on',
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -51,6 +51,11 @@ export interface CreateBridgeParams {
   name?: string;
 }
 
+export interface AddChannelOptions {
+  /** Asterisk sends no connected-line update for this join (ARI's inhibitConnectedLineUpdates). */
+  inhibitConnectedLineUpdates?: boolean;
+}
+
 type Query = Record<string, string | number | undefined>;
 
 export class AriRestClient {
@@ -147,11 +152,17 @@ export class AriRestClient {
   destroyBridge(bridgeId: string): Promise<void> {
     return this.call('bridges.destroy', 'DELETE', `/bridges/${enc(bridgeId)}`);
   }
-  /** Moves the channel out of any other Stasis bridge it is in (res/stasis/control.c). */
-  /** One request for several channels: ARI takes a comma-separated list. */
-  addChannel(bridgeId: string, channelId: string | string[]): Promise<void> {
+  /**
+   * Moves the channel out of any other Stasis bridge it is in (res/stasis/control.c).
+   * One request for several channels: ARI takes a comma-separated list.
+   * inhibitConnectedLineUpdates: the join sends the phones no connected-line update.
+   */
+  addChannel(bridgeId: string, channelId: string | string[], options: AddChannelOptions = {}): Promise<void> {
     const channel = Array.isArray(channelId) ? channelId.join(',') : channelId;
-    return this.call('bridges.addChannel', 'POST', `/bridges/${enc(bridgeId)}/addChannel`, { channel });
+    return this.call('bridges.addChannel', 'POST', `/bridges/${enc(bridgeId)}/addChannel`, {
+      channel,
+      inhibitConnectedLineUpdates: options.inhibitConnectedLineUpdates ? 'true' : undefined,
+    });
   }
   removeChannel(bridgeId: string, channelId: string): Promise<void> {
     return this.call('bridges.removeChannel', 'POST', `/bridges/${enc(bridgeId)}/removeChannel`, { channel: channelId });

@@ -179,6 +179,7 @@ export class CallRouter implements PendingDials {
       purpose: 'route',
       callerId: callerIdOf(record),
       variables: undefined,
+      partyNumber: exten,
       timeoutMs: this.deps.timeoutMs,
       originator: caller.id,
     });
@@ -207,7 +208,10 @@ export class CallRouter implements PendingDials {
         this.deps.rest.stopRinging(callerId).catch((err: unknown) => log.debug({ err }, 'ringing already stopped')),
         this.deps.rest.createBridge({ bridgeId, type: 'mixing', name: ROUTED_CALL }),
       ]);
-      await this.deps.rest.addChannel(bridgeId, [callerId, calleeId]);
+      // Without inhibiting it, Asterisk tells each phone the other channel's
+      // caller id at the join: the callee's leg carries the caller's, so the
+      // caller would be told it talks to itself.
+      await this.deps.rest.addChannel(bridgeId, [callerId, calleeId], { inhibitConnectedLineUpdates: true });
       await this.deps.rest.answer(callerId);
       log.info({ bridgeId, calleeChannelId: calleeId }, 'call connected');
     } catch (err) {

@@ -10,6 +10,14 @@ import type { AriEvent, Channel } from '../ari/models.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { Logger } from '../logger.js';
 
+/**
+ * On a leg we dial, the number of the party we dialled. The leg's caller id
+ * is the caller's (what the callee's phone shows), and so is its connected
+ * line: only this says who is at the other end of it. Kept on the channel,
+ * so it survives a restart of the service.
+ */
+export const DIALLED_PARTY_VAR = 'ARI_TRANSFER_DIALLED';
+
 /** First Stasis argument of every leg we originate: tells our legs from calls to route. */
 export const OWN_LEG_ARG = 'ari-transfer-leg';
 
@@ -27,6 +35,8 @@ export interface DialRequest {
   /** "Name <number>"; without it the callee sees Anonymous. */
   callerId: string | undefined;
   variables: Record<string, string> | undefined;
+  /** The number the called party is known by (connected-line.ts): kept on the leg as DIALLED_PARTY_VAR. */
+  partyNumber?: string;
   timeoutMs: number;
   /** The channel on whose behalf we dial (linkedid, CDRs). */
   originator: string | undefined;
@@ -117,7 +127,7 @@ export class Dialer {
         callerId: req.callerId,
         // Asterisk's own timer is only a backstop behind ours.
         timeoutSec: Math.ceil(req.timeoutMs / 1000) + 5,
-        variables: req.variables,
+        variables: req.partyNumber !== undefined ? { ...req.variables, [DIALLED_PARTY_VAR]: req.partyNumber } : req.variables,
         originator: req.originator,
       })
       .then(

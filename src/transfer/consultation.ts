@@ -36,6 +36,11 @@ export class Consultation {
 
   constructor(private readonly host: ConsultationHost) {}
 
+  /** The target's channel, once its call is placed. */
+  get targetId(): string | undefined {
+    return this.leg?.channelId;
+  }
+
   dispose(): void {
     for (const w of this.watches) w.dispose();
   }

@@ -30,6 +30,8 @@ export type TransferRest = Pick<
   | 'stopMoh'
   | 'setChannelVariable'
   | 'createBridge'
+  | 'getChannel'
+  | 'getChannelVariable'
 >;
 
 export interface TransferDeps {

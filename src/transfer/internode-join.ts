@@ -51,7 +51,7 @@ export class InternodeJoins {
       return this.refuse(channel.id, log, `the replaced leg ${request.replacedId} is gone or in no bridge`);
     }
     try {
-      await rest.addChannel(replaced.bridgeId, channel.id);
+      await rest.addChannel(replaced.bridgeId, channel.id, { inhibitConnectedLineUpdates: true });
       await rest.answer(channel.id);
     } catch (err) {
       return this.refuse(channel.id, log, `could not connect it to bridge ${replaced.bridgeId}: ${(err as Error).message}`);

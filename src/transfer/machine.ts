@@ -125,6 +125,12 @@ export interface Ending {
    */
   afterEcho: { channelId: string; bridgeId?: string }[];
   destroyBridges: string[];
+  /**
+   * Completed: the two sides now talking to each other, each told the
+   * other's identity (connected line) once the final state is sent;
+   * 'new-leg' is the transfer's new leg.
+   */
+  nowTalking?: { transfereeIds: string[]; with: string[] | 'new-leg' };
   /** Reason to record when the phone's channel was gone before the final state. */
   ifTransfererGone?: string;
   /** Then a recall for the transferees, who keep their ringback or music meanwhile. */
@@ -288,6 +294,8 @@ export function next(t: Transfer, s: Stimulus): Transition {
             unholdAfterNotify: t.leg.transfereeIds,
             afterNotify: [t.leg.sourceId],
             afterEcho: phoneLegsOf(t.leg),
+            // Across nodes the new leg is the trunk call: the party is on the other node.
+            ...(t.leg.remote ? {} : { nowTalking: { transfereeIds: t.leg.transfereeIds, with: 'new-leg' as const } }),
           }),
         };
       }
@@ -315,6 +323,7 @@ export function next(t: Transfer, s: Stimulus): Transition {
             stopMohOn: p.stopMohOn,
             afterEcho: [{ channelId: p.replacedId, bridgeId: p.targetBridgeId }, { channelId: p.sourceId }],
             destroyBridges: p.destroyBridges,
+            nowTalking: { transfereeIds: p.transfereeIds, with: p.targetIds },
             ifTransfererGone: 'transferer hung up before the 200 sipfrag',
           }),
         };
@@ -340,7 +349,14 @@ export function next(t: Transfer, s: Stimulus): Transition {
       if (s.type === 'moved') {
         const c = t.consult;
         return {
-          transfer: finishing({ result: 'completed', sipfrag: 'channel_answered', stopMohOn: c.transfereeIds, afterNotify: [c.sourceId], destroyBridges: [c.consultBridgeId] }),
+          transfer: finishing({
+            result: 'completed',
+            sipfrag: 'channel_answered',
+            stopMohOn: c.transfereeIds,
+            afterNotify: [c.sourceId],
+            destroyBridges: [c.consultBridgeId],
+            nowTalking: { transfereeIds: c.transfereeIds, with: 'new-leg' },
+          }),
         };
       }
       // The move was undone: the transferer still talks to the target; all three end up together.

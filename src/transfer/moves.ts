@@ -1,5 +1,8 @@
 // Bridge moves of an attended transfer, undone in reverse order if one
 // fails, so that a failed transfer leaves every party where it was.
+// Joins inhibit Asterisk's connected-line update (it would name a dialled
+// leg's caller id, often the wrong party): the runner tells the phones
+// itself once the transfer is complete (connected-line.ts).
 import { isAriError } from '../ari/errors.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import type { StepJournal } from './journal.js';
@@ -16,7 +19,7 @@ export async function carryOutMoves(moves: Move[], ctx: MoveContext): Promise<Mo
   const moved: Move[] = [];
   for (const move of moves) {
     try {
-      await ctx.rest.addChannel(move.to, move.channelId);
+      await ctx.rest.addChannel(move.to, move.channelId, { inhibitConnectedLineUpdates: true });
       moved.push(move);
       ctx.journal.info('move', { channelId: move.channelId, from: move.from, to: move.to }, 'transferee moved to the target bridge');
     } catch (error) {
@@ -35,7 +38,7 @@ async function undoMoves(moved: Move[], { rest, journal }: MoveContext): Promise
   let undone = true;
   for (const move of [...moved].reverse()) {
     try {
-      await rest.addChannel(move.from, move.channelId);
+      await rest.addChannel(move.from, move.channelId, { inhibitConnectedLineUpdates: true });
       journal.info('undo-move', { channelId: move.channelId, to: move.from }, 'transferee moved back');
     } catch (err) {
       undone = false;

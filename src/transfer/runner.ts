@@ -22,6 +22,7 @@ import { carryOutMoves } from './moves.js';
 import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
 import { describeRecall, hangupReasonOf, planRecall, type RecallPlan } from './recall.js';
+import { ConnectedLineTelling } from './tell-connected-line.js';
 import { gatherTopology } from './topology.js';
 
 /** How long a call to another node may take to be answered by that node's instance. */
@@ -251,6 +252,8 @@ class TransferRun {
       purpose: 'transfer',
       callerId: plan.dial?.callerId ?? callerIdOf(callerFrom[deps.transfer.callerId]),
       variables: { ...deps.transfer.channelVars, ...plan.dial?.variables, [LEG_MARK]: mark },
+      // Across nodes to join a call, the exten names the transfer, not a party.
+      ...(plan.remote ? {} : { partyNumber: plan.destination! }),
       // The other node's instance answers within milliseconds; a node that does not is down (SIP would retry for 32 s).
       timeoutMs: plan.remote ? Math.min(deps.transfer.timeoutMs, INTERNODE_TIMEOUT_MS) : (plan.dial?.timeoutMs ?? deps.transfer.timeoutMs),
       originator: plan.transfereeIds[0],
@@ -302,7 +305,7 @@ class TransferRun {
     const { deps: { rest }, journal } = this.ctx;
     const legId = this.leg!.channelId;
     try {
-      await rest.addChannel(plan.sourceBridgeId, legId);
+      await rest.addChannel(plan.sourceBridgeId, legId, { inhibitConnectedLineUpdates: true });
     } catch (err) {
       journal.error('join', { err, channelId: legId, bridgeId: plan.sourceBridgeId }, 'new leg could not join; dropping it');
       this.confirmJoin(plan, false);
@@ -424,18 +427,30 @@ class TransferRun {
     const echoed = laterGroup ? ctx.echoOf(ending.sipfrag, FINAL_NOTIFY_WAIT_MS) : Promise.resolve(true);
     const holdCtx = this.holdContext();
     const [sent] = await Promise.all([ctx.progress(ending.sipfrag), ...ending.stopMohOn.map((id) => stopMusic(id, holdCtx))]);
+    // The phone's legs leave only once connected line is prepared (tell-connected-line.ts).
+    const telling = ending.nowTalking && ctx.deps.transfer.connectedLine ? this.prepareConnectedLines(ending.nowTalking) : Promise.resolve(undefined);
     await Promise.all([
       stopHold(ending.unholdAfterNotify, holdCtx),
-      ...ending.afterNotify.map((id) => this.hangUp(id)),
+      telling.then(() => Promise.all(ending.afterNotify.map((id) => this.hangUp(id)))),
       (async () => {
         if (!laterGroup) return;
         if (sent === 'sent' && !(await echoed)) {
           ctx.journal.warn('hangup', { channelIds: ending.afterEcho.map((l) => l.channelId) }, 'Asterisk did not echo the final state in time; hanging up anyway');
         }
+        await telling;
         await Promise.all([...ending.afterEcho.map((l) => this.dropLeg(l)), ...ending.destroyBridges.map((id) => this.destroyBridge(id))]);
       })(),
     ]);
+    await (await telling)?.afterLeaving([...ending.afterNotify, ...ending.afterEcho.map((l) => l.channelId)]);
     return { type: 'finished', sent };
+  }
+
+  /** Connected line (TRANSFER_CONNECTED_LINE): prepared before the phone's legs leave, told after (tell-connected-line.ts). */
+  private prepareConnectedLines({ transfereeIds, with: others }: NonNullable<Ending['nowTalking']>): Promise<ConnectedLineTelling | undefined> {
+    const { deps, journal } = this.ctx;
+    const newLeg = this.leg?.channelId ?? this.consultation.targetId;
+    const otherIds = others === 'new-leg' ? (newLeg !== undefined ? [newLeg] : []) : others;
+    return ConnectedLineTelling.prepare({ rest: deps.rest, store: deps.registry.store, journal }, [transfereeIds, otherIds]);
   }
 
   // The phone's leg must leave the call even if Asterisk will not hang it

@@ -67,8 +67,10 @@ describe('blind transfer', () => {
     expect(h.emu.channels().map((c) => c.id).sort()).toEqual(sorted(call.alice.id, carol.id));
     expect(h.emu.bridges().map((b) => b.id)).toEqual([call.bridgeId]);
     expect(summary).toMatchObject({ kind: 'blind', destination: 'carol', result: 'completed', sipfrags: [100, 200] });
-    // The new leg carries the transferee's caller id, not "Anonymous".
-    expect(carol.caller).toEqual({ name: 'Alice', number: 'alice' });
+    // carol's phone is called with the transferee's caller id, not "Anonymous"
+    // (once the transfer is complete the leg's caller id is carol's own: connected line).
+    expect(originates(h).map((r) => r.query.callerId)).toEqual(['"Alice" <alice>']);
+    expect(carol.caller).toEqual({ name: '', number: 'carol' });
   });
 
   it('sends the configured caller id and channel variables with the new leg', async () => {

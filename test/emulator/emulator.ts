@@ -191,8 +191,11 @@ export class AriEmulator {
     this.invoke('DELETE', `/bridges/${enc(bridgeId)}`);
   }
 
-  addToBridge(bridgeId: string, channelId: string): void {
-    this.invoke('POST', `/bridges/${enc(bridgeId)}/addChannel`, { channel: channelId });
+  addToBridge(bridgeId: string, channelId: string, options: { inhibitConnectedLineUpdates?: boolean } = {}): void {
+    this.invoke('POST', `/bridges/${enc(bridgeId)}/addChannel`, {
+      channel: channelId,
+      ...(options.inhibitConnectedLineUpdates ? { inhibitConnectedLineUpdates: 'true' } : {}),
+    });
   }
 
   removeFromBridge(bridgeId: string, channelId: string): void {
@@ -416,6 +419,7 @@ function channelView(ch: ChannelRecord): EmulatedChannel {
     hangupPending: ch.softHangup === true && !ch.hangingUp,
     caller: { ...ch.caller },
     connected: { ...ch.connected },
+    connectedLineUpdates: ch.connectedLineUpdates.map((c) => ({ ...c })),
     protocolId: ch.protocolId,
     ...(ch.dialog ? { dialog: { ...ch.dialog } } : {}),
     variables: Object.fromEntries(ch.variables),

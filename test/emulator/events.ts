@@ -212,6 +212,7 @@ export const build = {
     dialplan_app_data: data,
     channel,
   }),
+  channelConnectedLine: (channel: Channel) => ({ type: 'ChannelConnectedLine', timestamp: now(), channel }),
   channelVarset: (channel: Channel, variable: string, value: string) => ({
     variable,
     value,

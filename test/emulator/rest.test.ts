@@ -424,6 +424,41 @@ describe('bridges', () => {
     expect(emu.channel(a)?.bridgeId).toBe('b2');
   });
 
+  // test/fixtures/traces/connected-line/ and transfer-connected-line/ (Asterisk 22.10.1).
+  it('connected line: a join updates both phones with the other\'s caller id unless inhibitConnectedLineUpdates; a channel leaving a bridge of three always does', async () => {
+    const a = answeredCall('alice');
+    const b = answeredCall('bob', '200');
+    const c = answeredCall('carol', '300');
+    emu.createBridge({ id: 'b1' });
+    expect((await ari(emu, 'POST', '/bridges/b1/addChannel', { query: { channel: `${a},${b}`, inhibitConnectedLineUpdates: 'true' } })).status).toBe(204);
+    expect([emu.channel(a)?.connectedLineUpdates, emu.channel(b)?.connectedLineUpdates]).toEqual([[], []]);
+    expect((await ari(emu, 'POST', '/bridges/b1/addChannel', { query: { channel: c, inhibitConnectedLineUpdates: 'true' } })).status).toBe(204);
+    // bob leaves: alice and carol are two, and each is told the other's caller id.
+    expect((await ari(emu, 'POST', '/bridges/b1/removeChannel', { query: { channel: b } })).status).toBe(204);
+    expect(emu.channel(a)?.connectedLineUpdates).toEqual([{ name: 'Carol', number: 'carol' }]);
+    expect(emu.channel(c)?.connectedLineUpdates).toEqual([{ name: 'Alice', number: 'alice' }]);
+    // A plain join into a two-party bridge: both again (bob is told alice; alice, now with bob, bob).
+    emu.createBridge({ id: 'b2' });
+    expect((await ari(emu, 'POST', '/bridges/b2/addChannel', { query: { channel: `${a},${b}` } })).status).toBe(204);
+    expect(emu.channel(b)?.connectedLineUpdates).toEqual([{ name: 'Alice', number: 'alice' }]);
+    expect(emu.channel(a)?.connectedLineUpdates).toEqual([{ name: 'Carol', number: 'carol' }, { name: 'Bob', number: 'bob' }]);
+  });
+
+  it('connected line: CONNECTEDLINE(all) reaches that channel\'s phone once (and a ChannelConnectedLine), the same value again is dropped, the i option only stores; CALLERID(all) changes the caller id', async () => {
+    const a = answeredCall('alice');
+    const since = await mark();
+    expect((await ari(emu, 'POST', `/channels/${a}/variable`, { query: { variable: 'CONNECTEDLINE(all)', value: '"Carol \\"C\\" (Sales), Inc." <1003>' } })).status).toBe(204);
+    const carol = { name: 'Carol "C" (Sales), Inc.', number: '1003' };
+    await events.waitFor('ChannelConnectedLine', (e) => idOf(e) === a, since);
+    expect(events.events.slice(since).filter((e) => e.type === 'ChannelConnectedLine').map((e) => [idOf(e), (e.channel as { connected: unknown }).connected])).toEqual([[a, carol]]);
+    expect(emu.channel(a)).toMatchObject({ connected: carol, connectedLineUpdates: [carol] });
+    expect((await ari(emu, 'POST', `/channels/${a}/variable`, { query: { variable: 'CONNECTEDLINE(all)', value: '"Carol \\"C\\" (Sales), Inc." <1003>' } })).status).toBe(204);
+    expect((await ari(emu, 'POST', `/channels/${a}/variable`, { query: { variable: 'CONNECTEDLINE(all,i)', value: '<1004>' } })).status).toBe(204);
+    expect(emu.channel(a)).toMatchObject({ connected: { name: '', number: '1004' }, connectedLineUpdates: [carol] });
+    expect((await ari(emu, 'POST', `/channels/${a}/variable`, { query: { variable: 'CALLERID(all)', value: '<2001>' } })).status).toBe(204);
+    expect(emu.channel(a)?.caller).toEqual({ name: '', number: '2001' });
+  });
+
   it('DELETE a bridge with members: ChannelLeftBridge each, then BridgeDestroyed; the channels stay in Stasis', async () => {
     const a = answeredCall('alice');
     const b = answeredCall('bob', '200');

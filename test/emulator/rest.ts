@@ -7,7 +7,7 @@ import type { Dialer, OriginateParams } from './dialing.js';
 import type { AriState } from './state.js';
 import { TRANSFER_STATES, type TransferManager } from './transfers.js';
 import type { BridgeRecord, ChannelRecord } from './types.js';
-import { readChannelVariable } from './variables.js';
+import { readChannelVariable, writeIdentityFunction } from './variables.js';
 import { AriError, HANGUP_REASONS, asteriskTimestamp } from './util.js';
 
 export interface RestRequest {
@@ -151,8 +151,12 @@ export class RestRouter {
       const variable = param(req, 'variable');
       if (!variable) throw new AriError(400, 'Variable name is required');
       const ch = this.control(p.channelId);
-      // Function writes (e.g. PJSIP_TRANSFER_HANDLING()=ari-only) are accepted and have no effect here.
-      if (!variable.trim().endsWith(')')) ch.variables.set(variable.trim(), param(req, 'value') ?? '');
+      const value = param(req, 'value') ?? '';
+      const fn = writeIdentityFunction(variable, value);
+      if (fn?.kind === 'connected') c.state.updateConnectedLine(ch, fn.id, fn.indicate);
+      else if (fn?.kind === 'caller') ch.caller = fn.id; // ChannelCallerId: not recorded, and nobody listens for it
+      // Other function writes (e.g. PJSIP_TRANSFER_HANDLING()=ari-only) are accepted and have no effect here.
+      else if (!variable.trim().endsWith(')')) ch.variables.set(variable.trim(), value);
       return noContent();
     });
     r('POST', '/channels/:channelId/transfer_progress', (req, p) => {
@@ -182,7 +186,8 @@ export class RestRouter {
     });
     r('POST', '/bridges/:bridgeId/addChannel', (req, p) => {
       const b = this.bridge(p.bridgeId);
-      for (const ch of this.channelList(req)) c.state.addToBridge(b, ch);
+      const inhibit = param(req, 'inhibitConnectedLineUpdates') === 'true';
+      for (const ch of this.channelList(req)) c.state.addToBridge(b, ch, inhibit);
       return noContent();
     });
     r('POST', '/bridges/:bridgeId/removeChannel', (req, p) => {

@@ -2,7 +2,7 @@
 // with the events it produces, in the order of the recorded traces.
 
 import { randomUUID } from 'node:crypto';
-import type { ChannelState } from '../../src/ari/models.js';
+import type { CallerId, ChannelState } from '../../src/ari/models.js';
 import { build, type EventHub } from './events.js';
 import { bridgeSnapshot, channelSnapshot, settledTechnology } from './snapshots.js';
 import type { BridgeRecord, ChannelRecord, HangupBy, HangupRecord, SipDialog } from './types.js';
@@ -122,6 +122,7 @@ export class AriState {
       protocolId: '',
       caller: { name: '', number: '' },
       connected: { name: '', number: '' },
+      connectedLineUpdates: [],
       dialplan: { context: this.cfg.context, exten: 's', priority: 1, app_name: '', app_data: '' },
       creationtime: asteriskTimestamp(),
       language: 'en',
@@ -352,8 +353,9 @@ export class AriState {
    * addChannel: a channel in another Stasis bridge departs it first (res/stasis/control.c
    * control_swap_channel_in_bridge; DESIGN.md: verified 204, ChannelLeftBridge old, ChannelEnteredBridge new).
    * The same bridge again also departs and re-joins (same code path).
+   * `inhibitColp` (inhibitConnectedLineUpdates): the join itself updates no connected line.
    */
-  addToBridge(b: BridgeRecord, ch: ChannelRecord): void {
+  addToBridge(b: BridgeRecord, ch: ChannelRecord, inhibitColp = false): void {
     if (ch.bridgeId) {
       const old = this.bridges.get(ch.bridgeId);
       if (old) this.leaveBridge(old, ch);
@@ -364,7 +366,7 @@ export class AriState {
     // Snapshots list the members after the change; the technology shown is still the
     // one settled before it (attended.events.jsonl: bob enters with simple_bridge).
     this.hub.emit(build.channelEnteredBridge(this.bsnap(b), this.snap(ch)), { channels: [ch.id], bridges: [b.id], app: ch.app });
-    this.afterMembershipChange(b);
+    this.afterMembershipChange(b, !inhibitColp);
   }
 
   removeFromBridge(b: BridgeRecord, ch: ChannelRecord): void {
@@ -379,20 +381,40 @@ export class AriState {
       bridges: [b.id],
       app: ch.app,
     });
-    this.afterMembershipChange(b);
+    // A leave always updates (bridge_channel.c: bridge_reconfigured(bridge, 1));
+    // transfer-connected-line/README.md: the transferer leaving a bridge of three.
+    this.afterMembershipChange(b, true);
   }
 
-  private afterMembershipChange(b: BridgeRecord): void {
+  private afterMembershipChange(b: BridgeRecord, colp: boolean): void {
     b.technology = settledTechnology(b, (id) => this.channels.get(id)?.tech);
-    // Connected line follows the peer in a two-party bridge (traces: bob's `connected`
-    // becomes Alice once both are in att-bridge-1).
-    if (b.channels.length === 2) {
+    // A bridge that is two-party now gives each channel the other's caller id as
+    // connected line (bridge.c bridge_reconfigured_connected_line_update; traces:
+    // bob's `connected` becomes Alice once both are in att-bridge-1).
+    if (colp && b.channels.length === 2) {
       const [a, c] = b.channels.map((id) => this.channels.get(id));
       if (a && c) {
-        a.connected = { ...c.caller };
-        c.connected = { ...a.caller };
+        const [toA, toC] = [{ ...c.caller }, { ...a.caller }];
+        this.updateConnectedLine(a, toA, true);
+        this.updateConnectedLine(c, toC, true);
       }
     }
+  }
+
+  /**
+   * A channel's connected line changes (CONNECTEDLINE() written, or a bridge's
+   * update): ChannelConnectedLine when the value changed, and the phone is sent
+   * it unless `indicate` is false (the i option) or it equals the last one
+   * indicated (connected-line/README.md: redundant updates are dropped).
+   */
+  updateConnectedLine(ch: ChannelRecord, id: CallerId, indicate: boolean): void {
+    const same = (x: CallerId | undefined) => x !== undefined && x.name === id.name && x.number === id.number;
+    const changed = !same(ch.connected);
+    ch.connected = { ...id };
+    if (changed) this.hub.emit(build.channelConnectedLine(this.snap(ch)), this.chScope(ch));
+    if (!indicate || same(ch.indicatedConnected)) return;
+    ch.indicatedConnected = { ...id };
+    ch.connectedLineUpdates.push({ ...id });
   }
 
   /** The other member of a two-party bridge (ChannelTransfer's connected_channel). */

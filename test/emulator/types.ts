@@ -101,6 +101,14 @@ export interface ChannelRecord {
   protocolId: string;
   caller: CallerId;
   connected: CallerId;
+  /** The connected line last indicated to the phone: a new one equal to it is not sent (channel.c indicate_connected_line). */
+  indicatedConnected?: CallerId;
+  /**
+   * Connected-line updates sent to the phone (an UPDATE or re-INVITE with
+   * P-Asserted-Identity), in order: the endpoints are taken to send them,
+   * as asterisk-config's do (send_connected_line, send_pai).
+   */
+  connectedLineUpdates: CallerId[];
   dialplan: Required<DialplanCep>;
   creationtime: string;
   language: string;
@@ -166,6 +174,8 @@ export interface EmulatedChannel {
   hangupPending: boolean;
   caller: CallerId;
   connected: CallerId;
+  /** The connected-line updates the phone was sent, in order (see ChannelRecord). */
+  connectedLineUpdates: CallerId[];
   protocolId: string;
   dialog?: SipDialog;
   variables: Record<string, string>;

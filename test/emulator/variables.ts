@@ -1,6 +1,7 @@
 // Channel variables and the few dialplan functions the emulator can read
 // (`GET /channels/{id}/variable`, ari.conf channelvars).
 
+import type { CallerId } from '../../src/ari/models.js';
 import type { ChannelRecord } from './types.js';
 
 export type VariableRead =
@@ -64,4 +65,21 @@ function readFunction(ch: ChannelRecord, expr: string): VariableRead {
     return fail;
   }
   return fail;
+}
+
+export type IdentityWrite = { kind: 'connected' | 'caller'; id: CallerId; indicate: boolean };
+
+/**
+ * `CONNECTEDLINE(all[,i])` and `CALLERID(all)` writes, the value parsed as
+ * ast_callerid_parse does for `"Name" <number>` and `<number>` (quotes and
+ * backslashes unescaped); anything else is not one of these (undefined).
+ * connected-line/README.md: a set reaches that channel's phone, `i` keeps it
+ * from the phone.
+ */
+export function writeIdentityFunction(variable: string, value: string): IdentityWrite | undefined {
+  const m = /^(CONNECTEDLINE|CALLERID)\(\s*all\s*(?:,\s*(i)\s*)?\)$/i.exec(variable.trim());
+  if (!m) return undefined;
+  const v = /^\s*(?:"((?:[^"\\]|\\.)*)"\s*)?<([^<>]*)>\s*$/.exec(value);
+  const id: CallerId = v ? { name: (v[1] ?? '').replace(/\\(.)/g, '$1'), number: v[2] ?? '' } : { name: value.trim(), number: '' };
+  return { kind: m[1]!.toUpperCase() === 'CONNECTEDLINE' ? 'connected' : 'caller', id, indicate: m[2] === undefined };
 }

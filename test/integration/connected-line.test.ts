@@ -4,10 +4,8 @@
 // test/fixtures/traces/connected-line/README.md.
 //
 // Asterisk here is its own instance (local-asterisk.ts), a copy of
-// asterisk-config/ with connected-line updates switched on for the phones
-// (asterisk-config ships them off: the other scenarios' SIPp phones need
-// not answer them):
-//   [phone-endpoint]  send_connected_line = yes, send_pai = yes, send_rpid = yes
+// asterisk-config/ (whose [phone-endpoint] has send_connected_line,
+// send_pai and send_rpid on) with two phones changed:
 //   [1002]            send_pai = no, send_rpid = no   (no identity header to send)
 //   [1004]            send_connected_line = no
 //
@@ -55,12 +53,13 @@ const onLocalAsterisk = typeof install === 'string' ? describe.skip : describe;
 
 type Phone = '1001' | '1002' | '1003' | '1004';
 
-/** asterisk-config/pjsip.conf with connected-line updates on, as the header says. */
+/** asterisk-config/pjsip.conf (connected-line updates on) with the two phones changed as the header says. */
 function connectedLineOn(etc: string): void {
   const file = join(etc, 'pjsip.conf');
   let text = readFileSync(file, 'utf8');
   const replacements: [RegExp, string][] = [
-    [/^send_connected_line = no$/m, 'send_connected_line = yes\nsend_pai = yes\nsend_rpid = yes'],
+    // Kept as it is: only checked to be there.
+    [/^send_connected_line = yes\nsend_pai = yes\nsend_rpid = yes$/m, 'send_connected_line = yes\nsend_pai = yes\nsend_rpid = yes'],
     [/^\[1002\]\(phone-endpoint\)$/m, '[1002](phone-endpoint)\nsend_pai = no\nsend_rpid = no'],
     [/^\[1004\]\(phone-endpoint\)$/m, '[1004](phone-endpoint)\nsend_connected_line = no'],
   ];
@@ -146,7 +145,7 @@ onLocalAsterisk('connected line on the real Asterisk (raw ARI, no service)', () 
 
   function phone(ext: Phone, scenario: string, allow: string, call?: string): SippPhone {
     const p = SippPhone.start(
-      { scenario, phone: ext, port: target.phones[ext], keys: { allow }, ...(call ? { call } : {}) },
+      { scenario, phone: ext, port: target.phones[ext], keys: { allow, ...(call ? { display: '' } : {}) }, ...(call ? { call } : {}) },
       { host: '127.0.0.1', port: target.sipPort },
     );
     phones.push(p);

@@ -70,3 +70,18 @@ export function receivedSipfrags(messages: SipMessage[]): number[] {
 export function received(messages: SipMessage[], method: string): SipMessage[] {
   return messages.filter((m) => m.direction === 'received' && m.method === method);
 }
+
+/**
+ * The connected-line updates a phone received, in order: each in-dialog
+ * re-INVITE (its To has a tag) or UPDATE, as its method and
+ * P-Asserted-Identity, and whether the phone answered it 200.
+ */
+export function receivedIdentityUpdates(messages: SipMessage[]): { method: string; pai: string | undefined; answered: boolean }[] {
+  return messages
+    .filter((m) => m.direction === 'received' && (m.method === 'UPDATE' || (m.method === 'INVITE' && /;\s*tag=/.test(m.headers.get('to') ?? ''))))
+    .map((m) => ({
+      method: m.method!,
+      pai: m.headers.get('p-asserted-identity'),
+      answered: messages.some((r) => r.direction === 'sent' && r.status === 200 && r.headers.get('cseq') === m.headers.get('cseq') && r.callId === m.callId),
+    }));
+}

@@ -55,7 +55,15 @@ describe('attended transfers from the API: state table', () => {
     expect(completing).toEqual({ state: 'completing', consult });
     expect(next(completing, { type: 'moved' }).transfer).toEqual({
       state: 'finishing',
-      ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', stopMohOn: ['alice'], afterNotify: ['bob'], destroyBridges: ['consult-t1'] },
+      ending: {
+        ...noEffects,
+        result: 'completed',
+        sipfrag: 'channel_answered',
+        stopMohOn: ['alice'],
+        afterNotify: ['bob'],
+        destroyBridges: ['consult-t1'],
+        nowTalking: { transfereeIds: ['alice'], with: 'new-leg' },
+      },
     });
     expect(bridgesOf(consulted)).toEqual(['b1', 'consult-t1']);
   });

@@ -55,6 +55,7 @@ describe('loadConfig', () => {
         nodeRoutes: [],
         recall: { to: 'off' },
         recallTimeoutMs: 20_000,
+        connectedLine: true,
       },
       logLevel: 'info',
     });
@@ -127,6 +128,7 @@ describe('loadConfig', () => {
       TRANSFER_POLICY_URL: 'http://127.0.0.1:9000/policy',
       TRANSFER_POLICY_TIMEOUT_MS: '500',
       TRANSFER_IMMEDIATE_200_ENDPOINTS: 'snom-.*,mitel-.*',
+      TRANSFER_CONNECTED_LINE: 'off',
     });
     expect(config.routing).toBe('none');
     // Without routing another application owns the calls: subscribe to all.
@@ -141,6 +143,7 @@ describe('loadConfig', () => {
       channelVars: { 'PJSIP_HEADER(add,X-Transfer)': 'blind' },
       policyUrl: 'http://127.0.0.1:9000/policy',
       policyTimeoutMs: 500,
+      connectedLine: false,
     });
     expect(config.transfer.allow.map((r) => r.test('1234'))).toEqual([true, false]);
     expect(config.transfer.allow[0]!.test('91234')).toBe(false);
@@ -157,6 +160,7 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, TRANSFER_TIMEOUT: 'soon' })).toEqual(['TRANSFER_TIMEOUT must be a number of seconds from 0.1 to 600']);
     expect(problemsOf({ ...base, TRANSFER_TIMEOUT: '0' })).toEqual(['TRANSFER_TIMEOUT must be a number of seconds from 0.1 to 600']);
     expect(problemsOf({ ...base, TRANSFER_HOLD_MODE: 'silence' })).toEqual(['TRANSFER_HOLD_MODE must be ring or moh']);
+    expect(problemsOf({ ...base, TRANSFER_CONNECTED_LINE: 'yes' })).toEqual(['TRANSFER_CONNECTED_LINE must be on or off']);
     expect(problemsOf({ ...base, TRANSFER_CHANNEL_VARS: '{"a":1}' })[0]).toMatch(/^TRANSFER_CHANNEL_VARS must be a JSON object of strings/);
     expect(problemsOf({ ...base, TRANSFER_DENY: '1900(' })[0]).toMatch(/^TRANSFER_DENY is invalid: invalid regular expression "1900\(":/);
     expect(problemsOf({ ...base, TRANSFER_POLICY_URL: 'ftp://x/y' })).toEqual(['TRANSFER_POLICY_URL must be an http(s) URL']);

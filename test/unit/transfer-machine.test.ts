@@ -61,7 +61,15 @@ describe('transfer state table', () => {
       expect(finishing).toEqual({
         state: 'finishing',
         // The transferee's ringback stops with bob's hangup, once the 200 is out.
-        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', unholdAfterNotify: ['alice'], afterNotify: ['bob'] },
+        ending: {
+          ...noEffects,
+          result: 'completed',
+          sipfrag: 'channel_answered',
+          unholdAfterNotify: ['alice'],
+          afterNotify: ['bob'],
+          // alice and the new leg are told whom they talk to.
+          nowTalking: { transfereeIds: ['alice'], with: 'new-leg' },
+        },
       });
       expect(next(finishing, { type: 'finished', sent: 'sent' }).transfer).toEqual({ state: 'completed' });
     });
@@ -190,7 +198,15 @@ describe('transfer state table', () => {
     it('answered: 200, the transferer after the NOTIFY, the consultation call after the echo', () => {
       expect(next({ state: TransferState.Joining, leg: semiLeg }, { type: 'joined' }).transfer).toEqual({
         state: 'finishing',
-        ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', unholdAfterNotify: ['alice'], afterNotify: ['bob'], afterEcho: [{ channelId: 'bob-consult' }] },
+        ending: {
+          ...noEffects,
+          result: 'completed',
+          sipfrag: 'channel_answered',
+          unholdAfterNotify: ['alice'],
+          afterNotify: ['bob'],
+          afterEcho: [{ channelId: 'bob-consult' }],
+          nowTalking: { transfereeIds: ['alice'], with: 'new-leg' },
+        },
       });
     });
 
@@ -243,6 +259,7 @@ describe('transfer state table', () => {
       expect(t.note).toMatchObject({ step: 'plan', fields: { node: 'ast2', replacedChannelId: 'bob-consult-on-ast2' } });
       expect(bridgesOf(t.transfer)).toEqual(['b1']);
       const joined = walk(t.transfer, { type: 'leg-answered' }, { type: 'joined' }).last;
+      // No nowTalking: the new leg is the trunk call, the party is on the other node.
       expect(joined).toEqual({
         state: 'finishing',
         ending: { ...noEffects, result: 'completed', sipfrag: 'channel_answered', unholdAfterNotify: ['alice'], afterNotify: ['bob'] },
@@ -270,6 +287,8 @@ describe('transfer state table', () => {
           afterNotify: [],
           afterEcho: [{ channelId: 'D', bridgeId: 'bridge2' }, { channelId: 'B' }],
           destroyBridges: ['bridge1'],
+          // The transferee and the target now talk: each is told the other.
+          nowTalking: { transfereeIds: ['A'], with: ['C'] },
           ifTransfererGone: 'transferer hung up before the 200 sipfrag',
         },
       });
