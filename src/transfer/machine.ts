@@ -6,7 +6,9 @@
 // attended-plan.ts); nothing here touches ARI.
 //
 //   requested ─┬─ blind ──────────────▶ checking ──allowed──▶ dialing ──answered──▶ joining ──joined──▶ finishing ─▶ completed
-//              │                           │ refused           │ failed, transferees    │ could not join       │
+//              │                           │ │ refused         │ failed, transferees    │ could not join       │
+//              │                           │ └ allowed, a carrier's call off the platform ─▶ referring out ─▶ finishing (taken)
+//              │                           │                                          (kept) └─▶ dialing   │
 //              │                           ▼                   │ gone, shutdown         ▼                      ├─▶ failed
 //              │                       finishing               └──▶ unwinding ──▶ finishing                    ├─▶ rejected
 //              ├─ attended, consultation call ringing ──────▶ dialing (its ringing leg, taken over)            │
@@ -38,6 +40,8 @@ export enum TransferState {
   Checking = 'checking',
   /** A new leg rings for the transferees, who hear ringback or music. */
   Dialing = 'dialing',
+  /** Blind, a carrier's call: it is sent back to the carrier (a REFER); if the carrier keeps it, the destination is dialled. */
+  ReferringOut = 'referring-out',
   /** The new leg answered: it joins the transferees, the transferer leaves. */
   Joining = 'joining',
   /** Attended: the transferees move into the target's bridge (undone if a move fails). */
@@ -93,6 +97,8 @@ export type Transfer =
   | { state: TransferState.Requested; event: ChannelTransferEvent }
   | { state: TransferState.Checking; leg: LegPlan }
   | { state: TransferState.Dialing; leg: LegPlan }
+  /** `target`: the redirect endpoint (refer-out.ts). */
+  | { state: TransferState.ReferringOut; leg: LegPlan; target: string }
   | { state: TransferState.Joining; leg: LegPlan }
   | { state: TransferState.Unwinding; leg: LegPlan; cancel: string | undefined; ending: Ending }
   | { state: TransferState.Moving; plan: AttendedPlan }
@@ -109,7 +115,8 @@ export type Stimulus =
   | { type: 'opened'; topology: TopologySnapshot }
   /** The plan's bridges are being rearranged by another transfer in flight. */
   | { type: 'contended'; bridgeId: string }
-  | { type: 'policy'; allowed: true; transfereesGone: boolean }
+  /** `referOutTo`: the call goes back to its carrier, referred there (refer-out.ts). */
+  | { type: 'policy'; allowed: true; transfereesGone: boolean; referOutTo?: string }
   | { type: 'policy'; allowed: false; rule: string; detail: string }
   | { type: 'leg-answered' }
   | { type: 'leg-failed'; failure: DialFailure; detail: string }
@@ -121,6 +128,10 @@ export type Stimulus =
   | { type: 'moved' }
   | { type: 'move-failed'; step: string; error: string; undone: boolean }
   | { type: 'unwound' }
+  /** REFER out: the carrier's call left Asterisk. */
+  | { type: 'referred-out' }
+  /** REFER out: the carrier kept its call; `restored`: it is back in its bridge. */
+  | { type: 'refer-kept'; detail: string; restored: boolean }
   | { type: 'finished'; sent: ProgressResult };
 
 /** A decision worth a log line (with its `step`, so observers see it too). */
@@ -192,7 +203,10 @@ export function next(t: Transfer, s: Stimulus): Transition {
           transfer: finishing({ result: 'failed', reason: 'the transferee hung up before the destination was dialled', sipfrag: 'channel_unavailable' }),
         };
       }
+      if (s.referOutTo !== undefined) return { transfer: { state: TransferState.ReferringOut, leg: t.leg, target: s.referOutTo } };
       return { transfer: { state: TransferState.Dialing, leg: t.leg } };
+    case TransferState.ReferringOut:
+      return referredOut(t.leg, s) ?? unexpected(t.state, s);
     case TransferState.Dialing:
       switch (s.type) {
         case 'leg-answered':
@@ -271,6 +285,33 @@ export function next(t: Transfer, s: Stimulus): Transition {
       break;
   }
   throw new UnexpectedStimulus(t.state, s.type);
+}
+
+/** REFER out's outcomes; undefined for a stimulus it does not take. */
+function referredOut(leg: LegPlan, s: Stimulus): Transition | undefined {
+  switch (s.type) {
+    case 'referred-out':
+      // The carrier has the call: the transferer's part is over, and the bridge is left to it alone.
+      return {
+        transfer: finishing({ result: 'completed', sipfrag: 'channel_answered', afterNotify: [leg.sourceId], destroyBridges: [leg.sourceBridgeId] }),
+      };
+    case 'refer-kept':
+      if (!s.restored) {
+        return { transfer: finishing({ result: 'failed', reason: `${s.detail}; and it could not be put back in its bridge`, sipfrag: 'channel_unavailable' }) };
+      }
+      return {
+        transfer: { state: TransferState.Dialing, leg },
+        note: { level: 'info', step: 'refer-out', msg: 'the carrier kept the call: dialling the destination instead', fields: { reason: s.detail } },
+      };
+    case 'shutdown':
+      return { transfer: finishing({ result: 'failed', reason: 'the service is shutting down', sipfrag: 'channel_unavailable' }) };
+    default:
+      return undefined;
+  }
+}
+
+function unexpected(state: TransferState, s: Stimulus): never {
+  throw new UnexpectedStimulus(state, s.type);
 }
 
 const TERMINAL_OF = {

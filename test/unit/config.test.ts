@@ -53,6 +53,7 @@ describe('loadConfig', () => {
         immediate200Endpoints: [],
         internodeDialTemplate: 'PJSIP/{exten}@node-{node}',
         nodeRoutes: [],
+        referOut: undefined,
       },
       logLevel: 'info',
     });
@@ -159,6 +160,33 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, TRANSFER_DENY: '1900(' })[0]).toMatch(/^TRANSFER_DENY is invalid: invalid regular expression "1900\(":/);
     expect(problemsOf({ ...base, TRANSFER_POLICY_URL: 'ftp://x/y' })).toEqual(['TRANSFER_POLICY_URL must be an http(s) URL']);
     expect(problemsOf({ ...base, MOH_CLASS: 'a b' })).toEqual(['MOH_CLASS must be a musiconhold.conf class name']);
+  });
+
+  it('REFER out: the three variables together, read; one without the others, or a target ARI cannot redirect to, named', () => {
+    const config = loadConfig({
+      ...base,
+      TRANSFER_REFER_OUT_ENDPOINTS: 'carrier-.*',
+      TRANSFER_REFER_OUT_DESTINATIONS: '0[1-9]\\d{8}',
+      TRANSFER_REFER_OUT_TARGET: 'PJSIP/sip:{exten}@carrier.example',
+    });
+    const referOut = config.transfer.referOut!;
+    expect(referOut.target).toBe('PJSIP/sip:{exten}@carrier.example');
+    expect(['carrier-a', 'xcarrier-a', '1001'].map((e) => referOut.endpoints.some((r) => r.test(e)))).toEqual([true, false, false]);
+    expect(['0612345678', '1003'].map((d) => referOut.destinations.some((r) => r.test(d)))).toEqual([true, false]);
+
+    expect(problemsOf({ ...base, TRANSFER_REFER_OUT_ENDPOINTS: 'carrier' })).toEqual([
+      'TRANSFER_REFER_OUT_DESTINATIONS is required when any TRANSFER_REFER_OUT_* variable is set (REFER out needs the trunks, the destinations and the Refer-To)',
+      'TRANSFER_REFER_OUT_TARGET is required when any TRANSFER_REFER_OUT_* variable is set (REFER out needs the trunks, the destinations and the Refer-To)',
+    ]);
+    expect(problemsOf({ ...base, TRANSFER_REFER_OUT_TARGET: 'PJSIP/sip:{exten}@c' })).toHaveLength(2);
+    const all = { ...base, TRANSFER_REFER_OUT_ENDPOINTS: 'carrier', TRANSFER_REFER_OUT_DESTINATIONS: '0.*' };
+    expect(problemsOf({ ...all, TRANSFER_REFER_OUT_TARGET: 'SIP/{exten}@carrier' })).toEqual([
+      'TRANSFER_REFER_OUT_TARGET must start with PJSIP/ (ARI redirects a channel within its own technology), e.g. PJSIP/sip:{exten}@carrier.example',
+    ]);
+    expect(problemsOf({ ...all, TRANSFER_REFER_OUT_TARGET: 'PJSIP/sip:1003@carrier' })).toEqual([
+      'TRANSFER_REFER_OUT_TARGET must contain {exten}, e.g. PJSIP/sip:{exten}@carrier.example',
+    ]);
+    expect(problemsOf({ ...all, TRANSFER_REFER_OUT_DESTINATIONS: '0(' })[0]).toMatch(/^TRANSFER_REFER_OUT_DESTINATIONS is invalid: /);
   });
 
   it('reads every variable', () => {
