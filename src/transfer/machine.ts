@@ -97,8 +97,8 @@ export type Transfer =
   | { state: TransferState.Requested; event: ChannelTransferEvent }
   | { state: TransferState.Checking; leg: LegPlan }
   | { state: TransferState.Dialing; leg: LegPlan }
-  /** `target`: the redirect endpoint (refer-out.ts). */
-  | { state: TransferState.ReferringOut; leg: LegPlan; target: string }
+  /** `target`: the redirect endpoint (refer-out.ts); `sent`: redirected before a restart, only its outcome is awaited. */
+  | { state: TransferState.ReferringOut; leg: LegPlan; target: string; sent?: true }
   | { state: TransferState.Joining; leg: LegPlan }
   | { state: TransferState.Unwinding; leg: LegPlan; cancel: string | undefined; ending: Ending }
   | { state: TransferState.Moving; plan: AttendedPlan }

@@ -60,19 +60,23 @@ export interface ReferOutRequest {
   /** How long the carrier may take to answer the REFER for good. */
   timeoutMs: number;
   aborted: Promise<void>;
+  /** Redirected before a restart: only its outcome is awaited. */
+  alreadySent?: boolean;
 }
 
 export async function referOut(req: ReferOutRequest, rest: ReferOutRest, journal: StepJournal): Promise<ReferOutcome> {
   const { channelId, bridgeId, target, gone } = req;
-  try {
-    await rest.removeChannel(bridgeId, channelId);
-    await rest.redirect(channelId, target);
-  } catch (err) {
-    if (gone.isEnded) return { taken: true };
-    journal.warn('refer-out', { err, channelId, target }, 'could not send the call back to its carrier');
-    return refused(req, rest, journal, `redirect failed: ${err instanceof Error ? err.message : String(err)}`, false);
+  if (!req.alreadySent) {
+    try {
+      await rest.removeChannel(bridgeId, channelId);
+      await rest.redirect(channelId, target);
+    } catch (err) {
+      if (gone.isEnded) return { taken: true };
+      journal.warn('refer-out', { err, channelId, target }, 'could not send the call back to its carrier');
+      return refused(req, rest, journal, `redirect failed: ${err instanceof Error ? err.message : String(err)}`, false);
+    }
+    journal.info('refer-out', { channelId, target }, 'call sent back to its carrier: Asterisk REFERs it');
   }
-  journal.info('refer-out', { channelId, target }, 'call sent back to its carrier: Asterisk REFERs it');
   const deadline = delay(req.timeoutMs);
   const answered = await Promise.race([
     referAnswered(channelId, rest, gone).then(() => 'answered' as const),

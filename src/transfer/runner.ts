@@ -91,7 +91,7 @@ class TransferRun {
       case TransferState.Dialing:
         return this.dial(t.leg);
       case TransferState.ReferringOut:
-        return this.referOut(t.leg, t.target);
+        return this.referOut(t.leg, t.target, t.sent === true);
       case TransferState.Joining:
         return this.join(t.leg);
       case TransferState.Unwinding:
@@ -144,8 +144,13 @@ class TransferRun {
   }
 
   /** A carrier's call sent back to the carrier (refer-out.ts). */
-  private async referOut(leg: LegPlan, target: string): Promise<Stimulus> {
+  private async referOut(leg: LegPlan, target: string, sent: boolean): Promise<Stimulus> {
     const { ctx } = this;
+    if (!sent) {
+      // Before the call leaves its bridge: a restart then awaits the carrier's answer and puts the call back if kept.
+      const referOutMark = { bridge: leg.sourceBridgeId, transferees: leg.transfereeIds, destination: leg.destination!, target };
+      this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId, referOut: referOutMark }));
+    }
     const outcome = await referOut(
       {
         channelId: leg.transfereeIds[0]!,
@@ -154,6 +159,7 @@ class TransferRun {
         gone: await this.watch(leg),
         timeoutMs: ctx.deps.transfer.timeoutMs,
         aborted: ctx.aborted,
+        alreadySent: sent,
       },
       ctx.deps.referOut!,
       ctx.journal,

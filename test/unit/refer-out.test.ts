@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { bridgesOf, next, TransferState, UnexpectedStimulus, type LegPlan, type Transfer } from '../../src/transfer/machine.js';
 import { referOutTarget } from '../../src/transfer/refer-out.js';
-import { channelRecord } from '../helpers/channels.js';
+import { encodeMark, planRecovery, SOURCE_MARK } from '../../src/transfer/recovery.js';
+import { channelRecord, channelSnapshot } from '../helpers/channels.js';
 
 const referOut = loadConfig({
   ARI_USERNAME: 'u',
@@ -80,5 +81,21 @@ describe('REFER out', () => {
       expect(() => next(referring, { type: 'leg-answered' })).toThrow(UnexpectedStimulus);
       expect(() => next(referring, { type: 'leg-answered' })).toThrow(/referring-out cannot take stimulus leg-answered/);
     });
+  });
+
+  it('after a restart: a transferer marked with a REFER out resumes referring out, already sent (never a second REFER)', () => {
+    const referOutMark = { bridge: 'b1', transferees: ['carrier-a'], destination: '0612345678', target: 'PJSIP/sip:0612345678@carrier.example' };
+    const bob = channelSnapshot('bob', { channelvars: { [SOURCE_MARK]: encodeMark({ id: 't1', referOut: referOutMark }) } });
+    expect(planRecovery([bob, channelSnapshot('carrier-a')], [], () => false)).toEqual([
+      {
+        kind: 'referring-out',
+        transferId: 't1',
+        sourceId: 'bob',
+        leg: { sourceId: 'bob', sourceBridgeId: 'b1', transfereeIds: ['carrier-a'], destination: '0612345678', busyIsDecline: true },
+        target: 'PJSIP/sip:0612345678@carrier.example',
+      },
+    ]);
+    // Handled by this process already: nothing to recover.
+    expect(planRecovery([bob], [], () => true)).toEqual([]);
   });
 });
