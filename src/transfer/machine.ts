@@ -6,9 +6,7 @@
 // attended-plan.ts); nothing here touches ARI.
 //
 //   requested ─┬─ blind ──────────────▶ checking ──allowed──▶ dialing ──answered──▶ joining ──joined──▶ finishing ─▶ completed
-//              │                           │ │ refused         │ failed, transferees    │ could not join       │
-//              │                           │ └ allowed, a carrier's call off the platform ─▶ referring out ─▶ finishing (taken)
-//              │                           │                                          (kept) └─▶ dialing   │
+//              │                           │ refused           │ failed, transferees    │ could not join       │
 //              │                           ▼                   │ gone, shutdown         ▼                      ├─▶ failed
 //              │                       finishing               └──▶ unwinding ──▶ finishing                    ├─▶ rejected
 //              ├─ attended, consultation call ringing ──────▶ dialing (its ringing leg, taken over)            │
@@ -16,6 +14,12 @@
 //              ├─ attended, both calls up ──▶ moving ──moved──▶ finishing ─────────────────────────────────────┘
 //              │                               └─ a move failed (undone) ──▶ finishing
 //              └─ no plan (unknown dialog, nobody to transfer, ...) ──▶ finishing (503)
+//
+// REFER out (refer-out.ts), blind, a carrier's call to a number off the platform:
+//
+//   checking ──allowed──▶ referring out ──referred out (the call left)──▶ finishing (200)
+//                              ├─ kept, back in its bridge ──▶ dialing (as above)
+//                              └─ kept but not back, shutdown ──▶ finishing (503)
 //
 // A transferer that hangs up right after the 202 does not stop its transfer:
 // the REFER was accepted (Asterisk's own core mode goes on too).
