@@ -8,8 +8,8 @@
 //  - A synchronous command queued on the channel after the redirect
 //    (answer, harmless on an Up channel) returns once the far end has
 //    answered the REFER for good (final NOTIFY or error response), but only
-//    with the channel out of any bridge: bridged, a 403 leaves the
-//    channel's commands stuck until it hangs up.
+//    with the channel out of any bridge: bridged, a 403 can leave the
+//    channel's commands stuck until it hangs up (a race, seen 5 times in 9).
 // So: out of the bridge, redirect, wait for that command, then give the
 // carrier a moment to hang up; still there means refused, and the channel
 // goes back into its bridge for the ordinary blind transfer.
