@@ -70,6 +70,18 @@ export interface TransferConfig {
   recallTimeoutMs: number;
   /** After a completed transfer, each remaining phone is told whom it now talks to (CONNECTEDLINE). */
   connectedLine: boolean;
+  /** Calls sent back to their carrier with a REFER (ARI redirect) instead of a new leg; undefined: off. */
+  referOut: ReferOutConfig | undefined;
+}
+
+/** TRANSFER_REFER_OUT_*: which calls go back to their carrier, for which destinations, referred where. */
+export interface ReferOutConfig {
+  /** The transferee's endpoint (a trunk whose carrier takes REFER). */
+  endpoints: RegExp[];
+  /** Destinations off the platform. */
+  destinations: RegExp[];
+  /** ARI redirect endpoint with `{exten}`, e.g. PJSIP/sip:{exten}@carrier.example: what follows PJSIP/ is the Refer-To. */
+  target: string;
 }
 
 export interface NodeRoute {
@@ -273,6 +285,14 @@ const envSchema = z.object({
     .prefault('off'),
   TRANSFER_RECALL_TIMEOUT: seconds(1, 600).prefault('20'),
   TRANSFER_CONNECTED_LINE: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  TRANSFER_REFER_OUT_ENDPOINTS: regexList('TRANSFER_REFER_OUT_ENDPOINTS').optional(),
+  TRANSFER_REFER_OUT_DESTINATIONS: regexList('TRANSFER_REFER_OUT_DESTINATIONS').optional(),
+  // ARI redirect takes the channel's own technology only (422 otherwise); trunks are PJSIP.
+  TRANSFER_REFER_OUT_TARGET: z
+    .string()
+    .refine((v) => v.includes('{exten}'), 'must contain {exten}, e.g. PJSIP/sip:{exten}@carrier.example')
+    .refine((v) => /^PJSIP\/./.test(v), 'must start with PJSIP/ (ARI redirects a channel within its own technology), e.g. PJSIP/sip:{exten}@carrier.example')
+    .optional(),
   INTERNODE_DIAL_TEMPLATE: z
     .string()
     .refine((v) => v.includes('{node}') && v.includes('{exten}'), 'must contain {node} and {exten}, e.g. PJSIP/{exten}@node-{node}')
@@ -314,6 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.REGISTRY === 'memory' && e.REDIS_URL) {
     throw new ConfigError(['REDIS_URL is set but REGISTRY is memory: set REGISTRY=redis to share the registry, or unset REDIS_URL']);
   }
+  const referOut = referOutOf(e.TRANSFER_REFER_OUT_ENDPOINTS, e.TRANSFER_REFER_OUT_DESTINATIONS, e.TRANSFER_REFER_OUT_TARGET);
   const node = e.ASTERISK_NODE ?? new URL(e.ARI_URL).host;
   return {
     registry: {
@@ -363,9 +384,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       recall: e.TRANSFER_RECALL,
       recallTimeoutMs: e.TRANSFER_RECALL_TIMEOUT,
       connectedLine: e.TRANSFER_CONNECTED_LINE === 'on',
+      referOut,
     },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+// The three go together: a REFER out needs the calls it applies to, the
+// destinations, and the Refer-To; one alone is a mistake worth stopping for.
+function referOutOf(endpoints: RegExp[] | undefined, destinations: RegExp[] | undefined, target: string | undefined): ReferOutConfig | undefined {
+  if (!endpoints && !destinations && !target) return undefined;
+  const missing = [
+    ...(endpoints ? [] : ['TRANSFER_REFER_OUT_ENDPOINTS']),
+    ...(destinations ? [] : ['TRANSFER_REFER_OUT_DESTINATIONS']),
+    ...(target ? [] : ['TRANSFER_REFER_OUT_TARGET']),
+  ];
+  if (missing.length > 0 || !endpoints || !destinations || !target) {
+    throw new ConfigError(missing.map((name) => `${name} is required when any TRANSFER_REFER_OUT_* variable is set (REFER out needs the trunks, the destinations and the Refer-To)`));
+  }
+  return { endpoints, destinations, target };
 }
 
 const LOOPBACK = new BlockList();
@@ -425,6 +462,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       deny: sources(t.deny),
       immediate200Endpoints: sources(t.immediate200Endpoints),
       nodeRoutes: t.nodeRoutes.map((r) => ({ node: r.node, patterns: sources(r.patterns) })),
+      referOut: t.referOut && { ...t.referOut, endpoints: sources(t.referOut.endpoints), destinations: sources(t.referOut.destinations) },
       // A webhook URL may carry credentials: log where it points only.
       policyUrl: hookUrl(t.policyUrl),
     },

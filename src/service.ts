@@ -107,6 +107,8 @@ export class TransferService {
       pendingDials: { ringingLegOf: (id) => this.router.ringingLegOf(id), takeOver: (id) => this.router.takeOver(id) },
       transfer: config.transfer,
       mohClass: config.mohClass,
+      // Over HTTP: the answer REFER out waits on must not hold up the events socket's requests.
+      referOut: this.rest.overHttp(),
       logger,
       observers: [
         this.history,

@@ -120,6 +120,14 @@ export class AriRestClient {
   stopMoh(channelId: string): Promise<void> {
     return this.call('channels.stopMoh', 'DELETE', `/channels/${enc(channelId)}/moh`);
   }
+  /**
+   * Sends the channel elsewhere within its technology: on an answered PJSIP
+   * channel a REFER to its far end (what follows PJSIP/ is an endpoint name
+   * or the Refer-To URI). 204 at once; ARI never tells how the REFER went.
+   */
+  redirect(channelId: string, endpoint: string): Promise<void> {
+    return this.call('channels.redirect', 'POST', `/channels/${enc(channelId)}/redirect`, { endpoint });
+  }
   /** Originates with an id chosen by us, so StasisStart cannot race the response. */
   originate(p: OriginateParams): Promise<Channel> {
     const query: Query = {

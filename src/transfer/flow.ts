@@ -14,6 +14,7 @@ import type { StepJournal } from './journal.js';
 import type { CallRegistry } from '../registry/call-registry.js';
 import type { DestinationPolicy } from './policy.js';
 import type { ProgressResult } from './progress.js';
+import type { ReferOutRest } from './refer-out.js';
 
 export type { TransferKind, TransferResult } from './machine.js';
 
@@ -45,6 +46,8 @@ export interface TransferDeps {
   pendingDials: PendingDials;
   transfer: TransferConfig;
   mohClass: string;
+  /** REFER out's requests (refer-out.ts); without it no call is sent back to its carrier. */
+  referOut?: ReferOutRest;
 }
 
 export interface FlowContext {

@@ -17,6 +17,11 @@
 //
 //   dialing ──failed, transferer gone, TRANSFER_RECALL──▶ unwinding (hold kept) ──▶ finishing ──▶ recalling ──▶ failed
 //   (the recall rings the transferer or a fallback for the transferees; they are hung up if it fails too)
+// REFER out (refer-out.ts), blind, a carrier's call to a number off the platform:
+//
+//   checking ──allowed──▶ referring out ──referred out (the call left)──▶ finishing (200)
+//                              ├─ kept, back in its bridge ──▶ dialing (as above)
+//                              └─ kept but not back, shutdown ──▶ finishing (503)
 //
 // A transferer that hangs up right after the 202 does not stop its transfer:
 // the REFER was accepted (Asterisk's own core mode goes on too).
@@ -42,6 +47,8 @@ export enum TransferState {
   Checking = 'checking',
   /** A new leg rings for the transferees, who hear ringback or music. */
   Dialing = 'dialing',
+  /** Blind, a carrier's call: it is sent back to the carrier (a REFER); if the carrier keeps it, the destination is dialled. */
+  ReferringOut = 'referring-out',
   /** The new leg answered: it joins the transferees, the transferer leaves. */
   Joining = 'joining',
   /** Attended: the transferees move into the target's bridge (undone if a move fails). */
@@ -141,6 +148,8 @@ export type Transfer =
   | { state: TransferState.Requested; event: ChannelTransferEvent }
   | { state: TransferState.Checking; leg: LegPlan }
   | { state: TransferState.Dialing; leg: LegPlan }
+  /** `target`: the redirect endpoint (refer-out.ts); `sent`: redirected before a restart, only its outcome is awaited. */
+  | { state: TransferState.ReferringOut; leg: LegPlan; target: string; sent?: true }
   | { state: TransferState.Joining; leg: LegPlan }
   | { state: TransferState.Unwinding; leg: LegPlan; cancel: string | undefined; ending: Ending }
   | { state: TransferState.Moving; plan: AttendedPlan }
@@ -163,7 +172,8 @@ export type Stimulus =
   | { type: 'opened'; topology: TopologySnapshot }
   /** The plan's bridges are being rearranged by another transfer in flight. */
   | { type: 'contended'; bridgeId: string }
-  | { type: 'policy'; allowed: true; transfereesGone: boolean }
+  /** `referOutTo`: the call goes back to its carrier, referred there (refer-out.ts). */
+  | { type: 'policy'; allowed: true; transfereesGone: boolean; referOutTo?: string }
   | { type: 'policy'; allowed: false; rule: string; detail: string }
   | { type: 'leg-answered' }
   /** `recall`: what to place for the transferees if the transferer is gone (TRANSFER_RECALL), decided by recall.ts. */
@@ -176,6 +186,10 @@ export type Stimulus =
   | { type: 'moved' }
   | { type: 'move-failed'; step: string; error: string; undone: boolean }
   | { type: 'unwound' }
+  /** REFER out: the carrier's call left Asterisk. */
+  | { type: 'referred-out' }
+  /** REFER out: the carrier kept its call; `restored`: it is back in its bridge. */
+  | { type: 'refer-kept'; detail: string; restored: boolean }
   | { type: 'finished'; sent: ProgressResult }
   | { type: 'recalled'; answered: true }
   | { type: 'recalled'; answered: false; detail: string }
@@ -256,7 +270,10 @@ export function next(t: Transfer, s: Stimulus): Transition {
           transfer: finishing({ result: 'failed', reason: 'the transferee hung up before the destination was dialled', sipfrag: 'channel_unavailable' }),
         };
       }
+      if (s.referOutTo !== undefined) return { transfer: { state: TransferState.ReferringOut, leg: t.leg, target: s.referOutTo } };
       return { transfer: { state: TransferState.Dialing, leg: t.leg } };
+    case TransferState.ReferringOut:
+      return referredOut(t.leg, s) ?? unexpected(t.state, s);
     case TransferState.Dialing:
       switch (s.type) {
         case 'leg-answered':
@@ -342,9 +359,9 @@ export function next(t: Transfer, s: Stimulus): Transition {
       }
       break;
     case TransferState.Consulting:
-      return fromConsulting(t.consult, s) ?? unexpected(t, s);
+      return fromConsulting(t.consult, s) ?? unexpected(t.state, s);
     case TransferState.Consulted:
-      return fromConsulted(t.consult, s) ?? unexpected(t, s);
+      return fromConsulted(t.consult, s) ?? unexpected(t.state, s);
     case TransferState.Completing:
       if (s.type === 'moved') {
         const c = t.consult;
@@ -378,15 +395,38 @@ export function next(t: Transfer, s: Stimulus): Transition {
   throw new UnexpectedStimulus(t.state, s.type);
 }
 
+/** REFER out's outcomes; undefined for a stimulus it does not take. */
+function referredOut(leg: LegPlan, s: Stimulus): Transition | undefined {
+  switch (s.type) {
+    case 'referred-out':
+      // The carrier has the call: the transferer's part is over, and the bridge is left to it alone.
+      return {
+        transfer: finishing({ result: 'completed', sipfrag: 'channel_answered', afterNotify: [leg.sourceId], destroyBridges: [leg.sourceBridgeId] }),
+      };
+    case 'refer-kept':
+      if (!s.restored) {
+        return { transfer: finishing({ result: 'failed', reason: `${s.detail}; and it could not be put back in its bridge`, sipfrag: 'channel_unavailable' }) };
+      }
+      return {
+        transfer: { state: TransferState.Dialing, leg },
+        note: { level: 'info', step: 'refer-out', msg: 'the carrier kept the call: dialling the destination instead', fields: { reason: s.detail } },
+      };
+    case 'shutdown':
+      return { transfer: finishing({ result: 'failed', reason: 'the service is shutting down', sipfrag: 'channel_unavailable' }) };
+    default:
+      return undefined;
+  }
+}
+
+function unexpected(state: TransferState, s: Stimulus): never {
+  throw new UnexpectedStimulus(state, s.type);
+}
+
 const TERMINAL_OF = {
   completed: TransferState.Completed,
   failed: TransferState.Failed,
   rejected: TransferState.Rejected,
 } as const;
-
-function unexpected(t: Transfer, s: Stimulus): never {
-  throw new UnexpectedStimulus(t.state, s.type);
-}
 
 function returning(consult: ConsultPlan, keepTarget: boolean, reason: string): Transition {
   return {

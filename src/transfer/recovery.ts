@@ -41,6 +41,14 @@ const sourceMarkSchema = z.object({
    * Stasis, which a leg enters when it answers.
    */
   leg: legMarkSchema.extend({ channel: z.string().min(1) }).optional(),
+  /**
+   * REFER out, once the carrier's call leaves its bridge to be redirected:
+   * after a restart the carrier's answer is awaited again (never a second
+   * REFER), and a call it kept goes back into `bridge`.
+   */
+  referOut: z
+    .object({ bridge: z.string().min(1), transferees: z.array(z.string()).min(1), destination: z.string().min(1), target: z.string().min(1) })
+    .optional(),
   /** Attended, once the moves begin: the plan, to complete them after a restart. */
   plan: z
     .object({
@@ -110,6 +118,8 @@ export type Recovery =
   | { kind: 'leg-joined'; transferId: string; leg: Channel; mark: LegMark }
   /** Attended, killed during its moves: the moves not done yet (none: only the 200 and the hang-ups are left). */
   | { kind: 'moves-interrupted'; transferId: string; sourceId: string; plan: AttendedPlan }
+  /** REFER out: the carrier's call was sent back to its carrier: its answer is awaited again. */
+  | { kind: 'referring-out'; transferId: string; sourceId: string; leg: LegPlan; target: string }
   /** A REFER with nothing placed for it (or its leg gone): the phone gets 503, ringback stops. */
   | { kind: 'refer-pending'; transferId: string; sourceId: string; transferees: string[] };
 
@@ -137,6 +147,12 @@ export function planRecovery(channels: readonly Channel[], bridges: readonly Bri
       // A move is done when Asterisk shows the channel in its target bridge.
       const moves = mark.plan.moves.filter((m) => bridgeOf.get(m.channelId) !== m.to);
       out.push({ kind: 'moves-interrupted', transferId: mark.id, sourceId: source.id, plan: { ...mark.plan, moves, transfererGone: false } });
+      continue;
+    }
+    if (mark.referOut) {
+      const r = mark.referOut;
+      const leg: LegPlan = { sourceId: source.id, sourceBridgeId: r.bridge, transfereeIds: r.transferees, destination: r.destination, busyIsDecline: true };
+      out.push({ kind: 'referring-out', transferId: mark.id, sourceId: source.id, leg, target: r.target });
       continue;
     }
     out.push({ kind: 'refer-pending', transferId: mark.id, sourceId: source.id, transferees: mark.transferees ?? [] });

@@ -24,6 +24,7 @@ import { endpointOf, type PartyDescription, type TransferDescription } from './p
 import { describeRecall, hangupReasonOf, planRecall, type RecallPlan } from './recall.js';
 import { ConnectedLineTelling } from './tell-connected-line.js';
 import { gatherTopology } from './topology.js';
+import { referOut, referOutTarget } from './refer-out.js';
 
 /** How long a call to another node may take to be answered by that node's instance. */
 const INTERNODE_TIMEOUT_MS = 8000;
@@ -110,6 +111,8 @@ class TransferRun {
         return this.check(t.leg);
       case TransferState.Dialing:
         return this.dial(t.leg);
+      case TransferState.ReferringOut:
+        return this.referOut(t.leg, t.target, t.sent === true);
       case TransferState.Joining:
         return this.join(t.leg);
       case TransferState.Unwinding:
@@ -166,7 +169,36 @@ class TransferRun {
     const decision = await deps.policy.evaluate(this.describe(leg));
     journal.info('policy', { destination: leg.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
     if (!decision.allowed) return { type: 'policy', allowed: false, rule: decision.rule, detail: decision.detail };
-    return { type: 'policy', allowed: true, transfereesGone: gone.isEnded };
+    const referOutTo = deps.referOut
+      ? referOutTarget(deps.transfer.referOut, leg.destination, leg.transfereeIds.map((id) => this.topology?.channels.get(id)))
+      : undefined;
+    return { type: 'policy', allowed: true, transfereesGone: gone.isEnded, ...(referOutTo !== undefined ? { referOutTo } : {}) };
+  }
+
+  /** A carrier's call sent back to the carrier (refer-out.ts). */
+  private async referOut(leg: LegPlan, target: string, sent: boolean): Promise<Stimulus> {
+    const { ctx } = this;
+    if (!sent) {
+      // Before the call leaves its bridge: a restart then awaits the carrier's answer and puts the call back if kept.
+      const referOutMark = { bridge: leg.sourceBridgeId, transferees: leg.transfereeIds, destination: leg.destination!, target };
+      this.marks.write(ctx.sourceId, SOURCE_MARK, encodeMark({ id: ctx.transferId, referOut: referOutMark }));
+    }
+    const outcome = await referOut(
+      {
+        channelId: leg.transfereeIds[0]!,
+        bridgeId: leg.sourceBridgeId,
+        target,
+        gone: await this.watch(leg),
+        timeoutMs: ctx.deps.transfer.timeoutMs,
+        aborted: ctx.aborted,
+        alreadySent: sent,
+      },
+      ctx.deps.referOut!,
+      ctx.journal,
+    );
+    if (outcome.taken) return { type: 'referred-out' };
+    if (outcome.aborted) return { type: 'shutdown' };
+    return { type: 'refer-kept', detail: outcome.detail, restored: outcome.restored };
   }
 
   private async dial(plan: LegPlan): Promise<Stimulus> {

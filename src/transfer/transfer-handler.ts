@@ -247,6 +247,19 @@ export class TransferHandler {
         });
         continue;
       }
+      if (r.kind === 'referring-out') {
+        this.log.warn({ transferId: r.transferId, sourceChannelId: r.sourceId, channelId: r.leg.transfereeIds[0] }, 'recovering a transfer interrupted by a restart');
+        this.start({
+          transferId: r.transferId,
+          kind: 'blind',
+          sourceId: r.sourceId,
+          sourceCallId: undefined,
+          destination: r.leg.destination,
+          from: { state: TransferState.ReferringOut, leg: r.leg, target: r.target, sent: true },
+          claim: [r.leg.sourceBridgeId],
+        });
+        continue;
+      }
       if (r.kind === 'moves-interrupted') {
         this.log.warn({ transferId: r.transferId, sourceChannelId: r.sourceId, movesLeft: r.plan.moves.length }, 'recovering a transfer interrupted by a restart');
         const moving: Transfer = { state: TransferState.Moving, plan: r.plan };

@@ -9,6 +9,7 @@ import { RestRouter, type RestResponse } from './rest.js';
 import { RequestPipeline } from './pipeline.js';
 import { AriHttpServer } from './server.js';
 import { AriState } from './state.js';
+import { Redirects } from './redirects.js';
 import { TransferManager } from './transfers.js';
 import type {
   AriEmulatorOptions,
@@ -24,7 +25,9 @@ import type {
   RequestHook,
   ResponseFirst,
   HangupRecord,
+  ReferAnswer,
   ReferHandle,
+  ReferOutRecord,
   ReferSpec,
   RequestRecord,
   SipDialog,
@@ -46,6 +49,7 @@ export class AriEmulator {
   private readonly state: AriState;
   private readonly dialer: Dialer;
   private readonly transfers: TransferManager;
+  private readonly redirects: Redirects;
   private readonly router: RestRouter;
   private readonly pipeline: RequestPipeline;
   private readonly server: AriHttpServer;
@@ -73,6 +77,7 @@ export class AriEmulator {
     );
     this.dialer = new Dialer(this.state);
     this.transfers = new TransferManager(this.state);
+    this.redirects = new Redirects(this.state, this.scheduler);
     this.state.beforeDestroy.push((ch) => {
       if (ch.dialog) this.pastDialogs.set(ch.id, { ...ch.dialog });
     });
@@ -80,6 +85,7 @@ export class AriEmulator {
       state: this.state,
       dialer: this.dialer,
       transfers: this.transfers,
+      redirects: this.redirects,
       asteriskId,
       systemName,
       startedAt: asteriskTimestamp(),
@@ -148,6 +154,16 @@ export class AriEmulator {
       return;
     }
     this.state.hangup(ch, { by: 'phone', request: {}, cause: 16 });
+  }
+
+  /** How the far end of PJSIP/<endpoint>'s calls answers a REFER (POST /channels/{id}/redirect); not told, it refuses with 403. */
+  setReferAnswer(endpoint: string, answer: ReferAnswer): void {
+    this.redirects.setAnswer(endpoint, answer);
+  }
+
+  /** Every REFER sent to a far end (redirect), in order. */
+  get refersOut(): readonly ReferOutRecord[] {
+    return this.redirects.sent;
   }
 
   /** The far end of a ringing originated call answers now (e.g. with `{kind: 'no-answer'}`). */

@@ -150,6 +150,15 @@ export class RequestPipeline {
       done();
       for (const id of channels) if (this.channelQueues.get(id) === mine) this.channelQueues.delete(id);
     }
+    if (out.holdsQueueUntil) {
+      const held = out.holdsQueueUntil;
+      const { holdsQueueUntil: _, ...response } = out;
+      out = response;
+      for (const id of channels) this.channelQueues.set(id, held);
+      void held.then(() => {
+        for (const id of channels) if (this.channelQueues.get(id) === held) this.channelQueues.delete(id);
+      });
+    }
     if (delay?.effect === 'on-arrival' && !(await this.late(delay.delayMs))) return;
     this.record(req, out.status, delay ? 'delay' : undefined, release ? 'response-first' : undefined);
     const written = answer(out);

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TransferProgressState } from '../../src/ari/models.js';
 import type { Dialer, OriginateParams } from './dialing.js';
+import type { Redirects } from './redirects.js';
 import type { AriState } from './state.js';
 import { TRANSFER_STATES, type TransferManager } from './transfers.js';
 import type { BridgeRecord, ChannelRecord } from './types.js';
@@ -25,6 +26,8 @@ export interface RestResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** The channel's later commands wait for this (res_stasis runs a channel's commands one at a time: redirect waits for the REFER's outcome). */
+  holdsQueueUntil?: Promise<void>;
 }
 
 type Params = Record<string, string>;
@@ -40,6 +43,7 @@ export interface RestContext {
   state: AriState;
   dialer: Dialer;
   transfers: TransferManager;
+  redirects: Redirects;
   asteriskId: string;
   systemName: string;
   startedAt: string;
@@ -56,7 +60,6 @@ const NOT_EMULATED: [string, string][] = [
   ['POST', '/channels/externalMedia'],
   ['POST', '/channels/:channelId/continue'],
   ['POST', '/channels/:channelId/move'],
-  ['POST', '/channels/:channelId/redirect'],
   ['POST', '/channels/:channelId/progress'],
   ['POST', '/channels/:channelId/dtmf'],
   ['POST', '/channels/:channelId/mute'],
@@ -159,6 +162,7 @@ export class RestRouter {
       else if (!variable.trim().endsWith(')')) ch.variables.set(variable.trim(), value);
       return noContent();
     });
+    r('POST', '/channels/:channelId/redirect', (req, p) => this.redirect(req, p.channelId));
     r('POST', '/channels/:channelId/transfer_progress', (req, p) => {
       const ch = this.control(p.channelId);
       const states = param(req, 'states');
@@ -253,6 +257,25 @@ export class RestRouter {
     if (!ch) throw new AriError(404, 'Channel not found');
     if (!ch.inStasis) throw new AriError(409, 'Channel not in Stasis application');
     return ch;
+  }
+
+  /** res/ari/resource_channels.c ast_ari_channels_redirect: its checks and messages, as recorded (refer-out traces). */
+  private redirect(req: RestRequest, channelId: string | undefined): RestResponse {
+    const ch = this.control(channelId);
+    this.stateValid(ch);
+    const endpoint = param(req, 'endpoint');
+    if (!endpoint) throw new AriError(400, "Required parameter 'endpoint' not provided.");
+    const slash = endpoint.indexOf('/');
+    if (slash <= 0) throw new AriError(422, `Endpoint parameter '${endpoint}' does not contain tech/resource`);
+    const tech = endpoint.slice(0, slash);
+    const resource = endpoint.slice(slash + 1);
+    if (!resource) throw new AriError(422, `No resource provided in endpoint parameter '${endpoint}'`);
+    if (tech.toLowerCase() !== ch.tech.toLowerCase()) {
+      throw new AriError(422, `Endpoint technology '${tech}' does not match channel technology '${ch.tech}'`);
+    }
+    // chan_pjsip sends a 302 instead to a channel still ringing (not recorded, not emulated).
+    if (ch.tech !== 'PJSIP' || ch.state !== 'Up') throw new AriError(501, 'redirect of a channel that is not an answered PJSIP channel is not emulated');
+    return { status: 204, holdsQueueUntil: this.ctx.redirects.refer(ch, resource) };
   }
 
   /** channel_state_invalid(): Down, Rsrvd and Ringing channels are refused. */

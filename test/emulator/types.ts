@@ -57,6 +57,22 @@ export interface AriEmulatorOptions {
   asyncHangup?: boolean;
 }
 
+/** How a PJSIP endpoint's far end answers a REFER Asterisk sends it (ARI redirect). */
+export type ReferAnswer =
+  /** 202, NOTIFY 100, then the final NOTIFY 200 `finalAfterMs` after the REFER (default 5), and its BYE `byeAfterMs` later (default 2). */
+  | { kind: 'accept'; finalAfterMs?: number; byeAfterMs?: number }
+  /** An error response (default 403); the call stays up. */
+  | { kind: 'refuse'; status?: number };
+
+/** A REFER the emulated Asterisk sent (POST /channels/{id}/redirect). */
+export interface ReferOutRecord {
+  channelId: string;
+  endpoint: string;
+  referTo: string;
+  /** The far end's final answer: 200 (taken), or the error status. */
+  answer: number;
+}
+
 /** What an originated call to a PJSIP endpoint does (the far-end phone's behaviour). */
 export type EndpointBehaviour =
   /** Rings, then answers after `afterMs` (default 5). */

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
         recall: { to: 'off' },
         recallTimeoutMs: 20_000,
         connectedLine: true,
+        referOut: undefined,
       },
       logLevel: 'info',
     });
@@ -175,6 +176,33 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, TRANSFER_RECALL: 'transferer' }).transfer.recall).toEqual({ to: 'transferer' });
     expect(loadConfig({ ...base, TRANSFER_RECALL: '+33123456789' }).transfer.recall).toEqual({ to: 'destination', destination: '+33123456789' });
     expect(loadConfig({ ...base, TRANSFER_RECALL: 'off', TRANSFER_RECALL_TIMEOUT: '7.5' }).transfer).toMatchObject({ recall: { to: 'off' }, recallTimeoutMs: 7500 });
+  });
+
+  it('REFER out: the three variables together, read; one without the others, or a target ARI cannot redirect to, named', () => {
+    const config = loadConfig({
+      ...base,
+      TRANSFER_REFER_OUT_ENDPOINTS: 'carrier-.*',
+      TRANSFER_REFER_OUT_DESTINATIONS: '0[1-9]\\d{8}',
+      TRANSFER_REFER_OUT_TARGET: 'PJSIP/sip:{exten}@carrier.example',
+    });
+    const referOut = config.transfer.referOut!;
+    expect(referOut.target).toBe('PJSIP/sip:{exten}@carrier.example');
+    expect(['carrier-a', 'xcarrier-a', '1001'].map((e) => referOut.endpoints.some((r) => r.test(e)))).toEqual([true, false, false]);
+    expect(['0612345678', '1003'].map((d) => referOut.destinations.some((r) => r.test(d)))).toEqual([true, false]);
+
+    expect(problemsOf({ ...base, TRANSFER_REFER_OUT_ENDPOINTS: 'carrier' })).toEqual([
+      'TRANSFER_REFER_OUT_DESTINATIONS is required when any TRANSFER_REFER_OUT_* variable is set (REFER out needs the trunks, the destinations and the Refer-To)',
+      'TRANSFER_REFER_OUT_TARGET is required when any TRANSFER_REFER_OUT_* variable is set (REFER out needs the trunks, the destinations and the Refer-To)',
+    ]);
+    expect(problemsOf({ ...base, TRANSFER_REFER_OUT_TARGET: 'PJSIP/sip:{exten}@c' })).toHaveLength(2);
+    const all = { ...base, TRANSFER_REFER_OUT_ENDPOINTS: 'carrier', TRANSFER_REFER_OUT_DESTINATIONS: '0.*' };
+    expect(problemsOf({ ...all, TRANSFER_REFER_OUT_TARGET: 'SIP/{exten}@carrier' })).toEqual([
+      'TRANSFER_REFER_OUT_TARGET must start with PJSIP/ (ARI redirects a channel within its own technology), e.g. PJSIP/sip:{exten}@carrier.example',
+    ]);
+    expect(problemsOf({ ...all, TRANSFER_REFER_OUT_TARGET: 'PJSIP/sip:1003@carrier' })).toEqual([
+      'TRANSFER_REFER_OUT_TARGET must contain {exten}, e.g. PJSIP/sip:{exten}@carrier.example',
+    ]);
+    expect(problemsOf({ ...all, TRANSFER_REFER_OUT_DESTINATIONS: '0(' })[0]).toMatch(/^TRANSFER_REFER_OUT_DESTINATIONS is invalid: /);
   });
 
   it('reads every variable', () => {
