@@ -274,13 +274,12 @@ const envSchema = z.object({
   TRANSFER_RECALL: z
     .string()
     .transform((v, ctx): RecallSetting => {
-      if (v === 'off' || v === 'transferer') return { to: v };
-      const check = checkDestination(v);
-      if (!check.allowed) {
-        ctx.addIssue({ code: 'custom', message: `must be off, transferer or a destination to dial (${check.detail})` });
+      const setting = parseRecallSetting(v);
+      if (typeof setting === 'string') {
+        ctx.addIssue({ code: 'custom', message: setting });
         return z.NEVER;
       }
-      return { to: 'destination', destination: v };
+      return setting;
     })
     .prefault('off'),
   TRANSFER_RECALL_TIMEOUT: seconds(1, 600).prefault('20'),
@@ -309,6 +308,14 @@ const envSchema = z.object({
   TRANSFER_HISTORY_SIZE: wholeNumber(0, 100_000).default(100),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
+
+/** `off`, `transferer` or a destination (TRANSFER_RECALL, or a policy webhook's `recall`); a string says what is wrong. */
+export function parseRecallSetting(v: string): RecallSetting | string {
+  if (v === 'off' || v === 'transferer') return { to: v };
+  const check = checkDestination(v);
+  if (!check.allowed) return `must be off, transferer or a destination to dial (${check.detail})`;
+  return { to: 'destination', destination: v };
+}
 
 /** Reads the configuration from `env`; throws ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -11,6 +11,7 @@
 // The pure checks do no I/O; only DestinationPolicy talks to the webhook,
 // and it fails closed.
 import axios from 'axios';
+import { parseRecallSetting, type RecallSetting } from '../config.js';
 import { checkDestination } from '../destination-syntax.js';
 import type { Logger } from '../logger.js';
 import { preview, truncate } from '../untrusted-text.js';
@@ -36,7 +37,8 @@ export interface TransferDescription {
 
 export type PolicyRule = 'invalid' | 'deny-list' | 'not-allowed' | 'loop' | 'webhook-deny' | 'webhook-error';
 
-export type PolicyDecision = { allowed: true } | { allowed: false; rule: PolicyRule; detail: string };
+/** `recall`: the webhook's choice for this transfer, instead of TRANSFER_RECALL. */
+export type PolicyDecision = { allowed: true; recall?: RecallSetting } | { allowed: false; rule: PolicyRule; detail: string };
 
 export interface PolicyConfig {
   allow: RegExp[];
@@ -89,9 +91,10 @@ function matchParty(p: PartyDescription, destination: string): string | undefine
   return undefined;
 }
 
-// The webhook's answer: {"allow": true} or {"allow": false, "reason"?: "..."}.
-// Other members are ignored; a wrong type on these two is an error.
-type WebhookVerdict = { allow: boolean; reason: string | undefined };
+// The webhook's answer: {"allow": true, "recall"?: "..."} or {"allow": false,
+// "reason"?: "..."}. Other members are ignored; a wrong type or value on
+// these three is an error (recall: off, transferer or a destination).
+type WebhookVerdict = { allow: boolean; reason: string | undefined; recall: RecallSetting | undefined };
 
 function parseVerdict(text: string): WebhookVerdict | undefined {
   let body: unknown;
@@ -101,10 +104,16 @@ function parseVerdict(text: string): WebhookVerdict | undefined {
     return undefined;
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { allow, reason } = body as Record<string, unknown>;
+  const { allow, reason, recall } = body as Record<string, unknown>;
   if (typeof allow !== 'boolean') return undefined;
   if (reason !== undefined && reason !== null && typeof reason !== 'string') return undefined;
-  return { allow, reason: reason ?? undefined };
+  let recallSetting: RecallSetting | undefined;
+  if (recall !== undefined && recall !== null) {
+    const parsed = typeof recall === 'string' ? parseRecallSetting(recall) : 'not a string';
+    if (typeof parsed === 'string') return undefined;
+    recallSetting = parsed;
+  }
+  return { allow, reason: reason ?? undefined, recall: recallSetting };
 }
 
 const MAX_WEBHOOK_RESPONSE_BYTES = 64 * 1024;
@@ -177,7 +186,7 @@ export class DestinationPolicy {
       if (res.status < 200 || res.status > 299) return deny('webhook-error', `policy webhook answered ${res.status}`);
       const verdict = parseVerdict(typeof res.data === 'string' ? res.data : '');
       if (!verdict) return deny('webhook-error', 'policy webhook answered no {"allow": boolean}');
-      if (verdict.allow) return ALLOWED;
+      if (verdict.allow) return verdict.recall ? { allowed: true, recall: verdict.recall } : ALLOWED;
       const reason = verdict.reason ? `: ${preview(verdict.reason, MAX_REASON_CHARS)}` : '';
       return deny('webhook-deny', `policy webhook denied the transfer${reason}`);
     } catch (err) {

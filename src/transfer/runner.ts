@@ -21,6 +21,7 @@ import { Consultation } from './consultation.js';
 import { carryOutMoves } from './moves.js';
 import { encodeMark, LEG_MARK, legMarkOf, SOURCE_MARK } from './recovery.js';
 import { endpointOf, type PartyDescription, type TransferDescription } from './policy.js';
+import type { RecallSetting } from '../config.js';
 import { describeRecall, hangupReasonOf, planRecall, type RecallPlan } from './recall.js';
 import { ConnectedLineTelling } from './tell-connected-line.js';
 import { gatherTopology } from './topology.js';
@@ -44,6 +45,8 @@ export async function runTransfer(ctx: FlowContext, from: Transfer, leg?: DialAt
 
 class TransferRun {
   private topology: TopologySnapshot | undefined;
+  /** The policy webhook's recall for this transfer, instead of TRANSFER_RECALL. */
+  private recallSetting: RecallSetting | undefined;
   /** The transferer's channel name, from its REFER: who a recall rings back. */
   private transfererName: string | undefined;
   private transfereesGone: AllEnded | undefined;
@@ -169,6 +172,7 @@ class TransferRun {
     const decision = await deps.policy.evaluate(this.describe(leg));
     journal.info('policy', { destination: leg.destination, ...decision }, decision.allowed ? 'destination allowed' : 'destination refused');
     if (!decision.allowed) return { type: 'policy', allowed: false, rule: decision.rule, detail: decision.detail };
+    this.recallSetting = decision.recall;
     const referOutTo = deps.referOut
       ? referOutTarget(deps.transfer.referOut, leg.destination, leg.transfereeIds.map((id) => this.topology?.channels.get(id)))
       : undefined;
@@ -235,9 +239,10 @@ class TransferRun {
   /** The recall to place if the leg failed with the transferer gone (TRANSFER_RECALL). */
   private async recallFor(plan: LegPlan): Promise<RecallPlan | undefined> {
     const { deps, journal } = this.ctx;
-    if (deps.transfer.recall.to === 'off') return undefined;
+    const setting = this.recallSetting ?? deps.transfer.recall;
+    if (setting.to === 'off') return undefined;
     const transferer = await deps.registry.store.getChannel(plan.sourceId);
-    const decision = planRecall(deps.transfer.recall, !transferer || transferer.hangingUp, this.transfererName ?? transferer?.name);
+    const decision = planRecall(setting, !transferer || transferer.hangingUp, this.transfererName ?? transferer?.name);
     if (decision.recall === undefined) journal.info('recall', { why: decision.why }, 'no recall');
     return decision.recall;
   }

@@ -333,6 +333,20 @@ describe('destination policy', () => {
     await expectDeclined(await aliceTalksToBob({ TRANSFER_POLICY_URL: hook.url, TRANSFER_POLICY_TIMEOUT_MS: '100' }), 'carol', 'webhook-error');
   });
 
+  it('a webhook that allows may choose the recall: carol busy after bob left, its fallback is dialled though TRANSFER_RECALL is off', async () => {
+    const { url } = await startWebhook({ allow: true, recall: 'dave' });
+    const call = await aliceTalksToBob({ TRANSFER_POLICY_URL: url });
+    h.emu.setEndpoint('carol', { kind: 'busy', afterMs: 150 });
+    h.emu.setEndpoint('dave', { kind: 'answer', afterMs: 50 });
+    const refer = h.emu.sendRefer(call.bob.id, { kind: 'blind', destination: 'carol' });
+    await waitUntil(() => refer.sipfrags.length === 1 && transferLeg()?.state === 'Ringing', '100 Trying and carol ringing');
+    h.emu.phoneHangsUp(call.bob.id);
+    expect(await transferFinished(h, 1, 5000)).toMatchObject({ result: 'failed', reason: 'target busy: User busy; recall to the fallback destination dave answered: the transferees are connected to it' });
+    expect(originates(h).map((r) => r.query.endpoint)).toEqual(['PJSIP/carol', 'PJSIP/dave']);
+    const dave = h.emu.channels().find((c) => c.name.startsWith('PJSIP/dave-'))!;
+    expect(membersOf(h, call.bridgeId)).toEqual(sorted(call.alice.id, dave.id));
+  });
+
   it('dials when the webhook allows', async () => {
     const hook = await startWebhook({ allow: true });
     const call = await aliceTalksToBob({ TRANSFER_POLICY_URL: hook.url });

@@ -240,6 +240,17 @@ describe('DestinationPolicy', () => {
     expect(logs.lines[0]).toMatchObject({ level: 40, msg: 'transfer destination denied', rule: 'webhook-deny' });
   });
 
+  it('takes the recall the webhook chooses for this transfer; a recall it cannot mean fails closed', async () => {
+    respond = json(200, { allow: true, recall: '1004' });
+    expect(await policy().policy.evaluate(transfer('1003'))).toEqual({ allowed: true, recall: { to: 'destination', destination: '1004' } });
+    respond = json(200, { allow: true, recall: 'transferer' });
+    expect(await policy().policy.evaluate(transfer('1003'))).toEqual({ allowed: true, recall: { to: 'transferer' } });
+    respond = json(200, { allow: true, recall: '1004@evil' });
+    expect(await policy().policy.evaluate(transfer('1003'))).toMatchObject({ allowed: false, rule: 'webhook-error' });
+    respond = json(200, { allow: true, recall: 7 });
+    expect(await policy().policy.evaluate(transfer('1003'))).toMatchObject({ allowed: false, rule: 'webhook-error' });
+  });
+
   it('denies without a reason', async () => {
     respond = json(200, { allow: false });
     const { policy: p } = policy();
