@@ -7,9 +7,14 @@ import { startHttpServer, type HttpServer } from '../../src/http/server.js';
 import { exitOf } from './phones.js';
 import { scenarios, until, type ScenarioContext } from './harness.js';
 import { received } from './sipp-messages.js';
+import { RtpListener, type Heard } from './rtp-listener.js';
 
 const TOKEN = 'integration-token-0123456789';
 const listening = () => new Promise((r) => setTimeout(r, 300));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Music on hold for 2.5 s carries at least this many 20 ms packets of sound (as in hold.test.ts). */
+const MUSIC = 50;
+const music = (heard: Heard) => (heard.sound >= MUSIC ? 'music' : heard.sound === 0 ? 'silence' : `${heard.sound} packets of sound in ${heard.packets}`);
 
 scenarios('transfers started through the API on a real Asterisk', { TRANSFER_TIMEOUT: '8' }, (ctx) => {
   let api: HttpServer;
@@ -29,12 +34,14 @@ scenarios('transfers started through the API on a real Asterisk', { TRANSFER_TIM
     return { status: res.status, json: (await res.json()) as any };
   }
 
-  /** alice talks to bob; carol (1003) will answer; returns bob's channel id. */
-  async function aliceTalksToBob(c: ScenarioContext) {
+  /** alice talks to bob; carol (1003) will answer; returns bob's channel id. With `aliceEar`, alice's RTP goes to it. */
+  async function aliceTalksToBob(c: ScenarioContext, aliceEar?: RtpListener) {
     const carol = c.phone({ scenario: 'uas_answer.xml', phone: '1003' });
     const bob = c.phone({ scenario: 'uas_answer.xml', phone: '1002' });
     await listening();
-    const alice = c.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
+    const alice = aliceEar
+      ? c.phone({ scenario: 'uac_call_rtp.xml', phone: '1001', call: '1002', keys: { rtp_port: String(aliceEar.port) } })
+      : c.phone({ scenario: 'uac_call_wait_bye.xml', phone: '1001', call: '1002' });
     await until('alice and bob to share a bridge', async () => JSON.stringify(await c.ari.bridgedPhones()) === '[["1001","1002"]]', 10_000, c.explain);
     // The service's registry, too, must have seen the bridge: the API plans from it.
     const [bobChannel] = await c.ari.channelsOf('1002');
@@ -57,14 +64,33 @@ scenarios('transfers started through the API on a real Asterisk', { TRANSFER_TIM
     await ctx.expectNothingLeft();
   });
 
-  it('attended, completed: bob talks to carol in a consultation bridge while alice waits alone, then alice talks to carol', async () => {
-    const { alice, bob, carol, bobId } = await aliceTalksToBob(ctx);
+  it('attended, completed: bob talks to carol in a consultation bridge while alice waits alone hearing music, then alice talks to carol without it', async () => {
+    const aliceEar = await RtpListener.open();
+    try {
+      await attendedCompleted(aliceEar);
+    } finally {
+      await aliceEar.close();
+    }
+  });
+
+  async function attendedCompleted(aliceEar: RtpListener) {
+    const { alice, bob, carol, bobId } = await aliceTalksToBob(ctx, aliceEar);
     const started = await call('POST', '/transfers', { kind: 'attended', channelId: bobId, destination: '1003' });
     expect(started.status).toBe(202);
     await until('bob to talk to carol', async () => (await call('GET', started.json.href)).json.state === 'consulted', 15_000, ctx.explain);
+    const consulting = Date.now();
     expect(await ctx.ari.bridgedPhones()).toEqual([['1001'], ['1002', '1003']]);
+    await sleep(3000);
+    const completing = Date.now();
     expect((await call('POST', `/transfers/${started.json.transferId}/complete`)).status).toBe(200);
     await until('alice and carol to share a bridge', async () => JSON.stringify(await ctx.ari.bridgedPhones()) === '[["1001","1003"]]', 10_000, ctx.explain);
+    const joined = Date.now();
+    await sleep(2500);
+    // Nobody's phone sends audio: what alice gets is what Asterisk plays her.
+    expect({ whileBobConsults: music(aliceEar.heard(consulting, completing)), withCarol: music(aliceEar.heard(joined + 500, joined + 2500)) }).toEqual({
+      whileBobConsults: 'music',
+      withCarol: 'silence',
+    });
     expect(await exitOf(bob, 10_000)).toBe(0);
     expect(received(bob.messages(), 'BYE')).toHaveLength(1);
     await until('the transfer to finish', async () => (await call('GET', started.json.href)).json.state === 'completed', 5000);
@@ -72,7 +98,7 @@ scenarios('transfers started through the API on a real Asterisk', { TRANSFER_TIM
     expect(await exitOf(alice, 10_000)).toBe(0);
     expect(await exitOf(carol, 10_000)).toBe(0);
     await ctx.expectNothingLeft();
-  });
+  }
 
   it('attended, cancelled: carol gets a BYE and bob is back with alice', async () => {
     const { alice, bob, carol, bobId } = await aliceTalksToBob(ctx);
