@@ -52,6 +52,14 @@ interface Entry {
 
 export const DEFAULT_MAX_STEPS = 200;
 
+/** What a watcher of the history (the live page's feed) hears, as it is recorded. */
+export type HistoryEvent =
+  | { type: 'started'; transfer: InFlightView }
+  | { type: 'step'; transferId: string; step: StepView }
+  | { type: 'finished'; transfer: FinishedView };
+
+export type HistoryListener = (event: HistoryEvent) => void;
+
 export class TransferHistory implements TransferObserver {
   readonly size: number;
   private readonly maxSteps: number;
@@ -60,6 +68,7 @@ export class TransferHistory implements TransferObserver {
   private readonly ring: (FinishedView | undefined)[];
   private next = 0;
   private count = 0;
+  private readonly listeners = new Set<HistoryListener>();
 
   constructor(options: HistoryOptions) {
     if (!Number.isInteger(options.size) || options.size < 0) throw new RangeError(`history size must be a whole number >= 0, not ${options.size}`);
@@ -78,6 +87,24 @@ export class TransferHistory implements TransferObserver {
       startedAt: t.startedAt,
     };
     this.active.set(t.transferId, { start, sipfrags: [], steps: [], droppedSteps: 0 });
+    if (this.listeners.size) this.emit({ type: 'started', transfer: { ...start, sipfrags: [], steps: [], droppedSteps: 0 } });
+  }
+
+  /** Calls `listener` with each start, kept step and end from now on; returns the unsubscribe. */
+  subscribe(listener: HistoryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: HistoryEvent): void {
+    // A listener's failure must not stop the others, nor the transfer being recorded.
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        this.listeners.delete(listener);
+      }
+    }
   }
 
   step(s: TransferStep): void {
@@ -89,15 +116,17 @@ export class TransferHistory implements TransferObserver {
       entry.droppedSteps++;
       return;
     }
-    entry.steps.push({ at: s.at, step: s.step, level: s.level, message: s.message, fields: s.fields });
+    const view: StepView = { at: s.at, step: s.step, level: s.level, message: s.message, fields: s.fields };
+    entry.steps.push(view);
+    if (this.listeners.size) this.emit({ type: 'step', transferId: s.transferId, step: copyStep(view) });
   }
 
   private record(summary: TransferSummary): void {
     const entry = this.active.get(summary.transferId);
     this.active.delete(summary.transferId);
-    if (this.size === 0) return;
+    if (this.size === 0 && !this.listeners.size) return;
     const start = entry?.start;
-    this.ring[this.next] = {
+    const view: FinishedView = {
       transferId: summary.transferId,
       kind: summary.kind,
       sourceChannelId: summary.sourceChannelId,
@@ -113,6 +142,9 @@ export class TransferHistory implements TransferObserver {
       steps: entry?.steps ?? [],
       droppedSteps: entry?.droppedSteps ?? 0,
     };
+    if (this.listeners.size) this.emit({ type: 'finished', transfer: { ...view, steps: view.steps.map(copyStep) } });
+    if (this.size === 0) return;
+    this.ring[this.next] = view;
     this.next = (this.next + 1) % this.size;
     this.count = Math.min(this.count + 1, this.size);
   }
