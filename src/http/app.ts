@@ -1,14 +1,17 @@
 // The HTTP API as a fastify instance, not yet listening (tests can inject).
-// Routes: /healthz and /readyz (always open), /metrics, /calls, /transfers
-// (behind HTTP_TOKEN when it is set). Fastify logs through our logger, at
-// warn or above, and never logs requests (nor their Authorization header).
+// Routes: /healthz and /readyz (always open), /metrics, /calls, /transfers,
+// the live page / and its /live feed (behind HTTP_TOKEN when it is set).
+// Fastify logs through our logger, at warn or above, and never logs requests
+// (nor their Authorization header).
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HttpConfig } from '../config.js';
 import type { Logger } from '../logger.js';
-import { bearerAuth } from './auth.js';
+import { tokenAuth } from './auth.js';
 import { callsRoutes, type CallsRoutesOptions } from './routes/calls.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { liveRoutes, type LiveRoutesOptions } from './routes/live.js';
 import { metricsRoutes, type MetricsRoutesOptions } from './routes/metrics.js';
+import { pageRoutes } from './routes/page.js';
 import { transfersRoutes, type TransfersRoutesOptions } from './routes/transfers.js';
 
 /**
@@ -18,7 +21,7 @@ import { transfersRoutes, type TransfersRoutesOptions } from './routes/transfers
 export interface HttpService extends Readiness {
   readonly registry: { readonly store: CallsRoutesOptions['store'] };
   readonly metrics: MetricsRoutesOptions['metrics'];
-  readonly history: TransfersRoutesOptions['history'];
+  readonly history: TransfersRoutesOptions['history'] & LiveRoutesOptions['history'];
 }
 
 export interface HttpAppOptions {
@@ -37,12 +40,14 @@ export function buildHttpApp({ service, config, logger }: HttpAppOptions): Fasti
   });
 
   // Before the routes, so that it applies to every one of them (and to 404s).
-  if (config.token) app.addHook('onRequest', bearerAuth(config.token));
+  if (config.token) app.addHook('onRequest', tokenAuth(config.token));
 
   app.register(healthRoutes, { service });
   app.register(metricsRoutes, { metrics: service.metrics });
   app.register(callsRoutes, { store: service.registry.store });
   app.register(transfersRoutes, { history: service.history });
+  app.register(pageRoutes);
+  app.register(liveRoutes, { history: service.history, store: service.registry.store });
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
