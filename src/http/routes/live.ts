@@ -34,21 +34,24 @@ export const liveRoutes: FastifyPluginAsync<LiveRoutesOptions> = async (app, { h
   let ticker: NodeJS.Timeout | undefined;
   let reading = false;
 
-  const readCalls = async (): Promise<CallsSummary> => {
+  // Reads the calls and sends them to the browsers connected if they changed;
+  // a browser connecting gets them in its snapshot, so nobody gets them twice.
+  const refreshCalls = async (): Promise<CallsSummary> => {
     const [channels, bridges] = await Promise.all([store.listChannels(), store.listBridges()]);
-    return summarizeCalls(channels, bridges, PAGE_CALLS);
+    const calls = summarizeCalls(channels, bridges, PAGE_CALLS);
+    const text = JSON.stringify(calls);
+    if (text !== lastCalls) {
+      lastCalls = text;
+      hub.broadcast('calls', calls);
+    }
+    return calls;
   };
 
   const tick = async () => {
     if (reading) return;
     reading = true;
     try {
-      const calls = await readCalls();
-      const text = JSON.stringify(calls);
-      if (text !== lastCalls) {
-        lastCalls = text;
-        hub.broadcast('calls', calls);
-      }
+      await refreshCalls();
     } catch (err) {
       app.log.warn({ err }, 'the live page could not read the calls');
     } finally {
@@ -74,7 +77,7 @@ export const liveRoutes: FastifyPluginAsync<LiveRoutesOptions> = async (app, { h
 
   // No HEAD twin: a HEAD request would hold an event stream open for nothing.
   app.get('/live', { exposeHeadRoute: false }, async (_request, reply) => {
-    const calls = await readCalls();
+    const calls = await refreshCalls();
     const snapshot = { transfers: { inFlight: history.inFlight(), finished: history.finished().slice(0, PAGE_FINISHED) }, calls };
     reply.hijack();
     hub.add(reply.raw, { event: 'snapshot', data: snapshot });
