@@ -71,10 +71,11 @@ function callRow(title, parties, bridgeId) {
     const span = document.createElement('span');
     span.className = 'party';
     span.dataset.channelId = p.id;
-    const who = p.caller.name || p.caller.number ? `${p.caller.name} <${p.caller.number}>` : p.name;
+    // The caller id Asterisk holds (for a leg placed to a phone: the number shown to it), then the channel.
+    const who = p.caller.name || p.caller.number ? `${p.caller.name} <${p.caller.number}>` : '';
     const st = document.createElement('span');
     st.className = 'state';
-    st.textContent = ` ${p.state}${p.hangingUp ? ', hanging up' : ''}`;
+    st.textContent = ` ${p.name} · ${p.state}${p.hangingUp ? ', hanging up' : ''}`;
     span.append(who, st);
     cell.append(span);
   }
