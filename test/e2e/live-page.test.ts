@@ -179,6 +179,29 @@ describe.skipIf(!runs)('the live page in Chromium', () => {
     expect((page as Page & { errors?: string[] }).errors).toEqual([]);
   });
 
+  it('a blind transfer to a busy phone: failed, NOTIFY 100 then 603 Decline, with its reason; the call back as it was', async () => {
+    const page = await openPage();
+    const { alice, bob, bridgeId } = await twoPartyCall(h!);
+    h!.emu.setEndpoint('carol', { kind: 'busy' });
+    const refer = h!.emu.sendRefer(bob.id, { kind: 'blind', destination: 'carol' });
+    expect(await refer.waitForTermination()).toEqual([100, 603]);
+    const summary = await transferFinished(h!);
+
+    const done = card(page, 'finished', summary.transferId);
+    await expect.poll(() => done.getAttribute('data-result')).toBe('failed');
+    expect(await done.locator('.sipfrags').textContent()).toBe('NOTIFY 100 → 603');
+    expect(await done.locator('.reason').textContent()).toBe(summary.reason);
+    const ladder = await rows(page, 'finished', summary.transferId);
+    expect(ladder.map((r) => r.step)).toEqual(recordedSteps(summary.transferId));
+    const labels = ladder.map((r) => `${r.label} → ${r.to ?? '(note)'}`);
+    expect(inOrder(labels, ['REFER to carol → pbx', '202 Accepted → transferer', 'dial PJSIP/carol → target', 'NOTIFY 603 Decline → transferer'])).toBe(true);
+    expect(labels).not.toContain('NOTIFY 200 OK → transferer');
+    expect(labels).not.toContain('hang up (BYE) → transferer');
+    await expect
+      .poll(() => page.locator(`#calls tr.call[data-bridge-id="${bridgeId}"] .party`).evaluateAll((ps) => ps.map((p) => p.getAttribute('data-channel-id')).sort()))
+      .toEqual([alice.id, bob.id].sort());
+  });
+
   it('shows caller names from phones as text, never as markup', async () => {
     const page = await openPage();
     const hostile = '<img src=x onerror="window.pwned=1">Mallory & <b>co</b>';
