@@ -5,7 +5,7 @@
 // again from a fresh snapshot.
 import type { ServerResponse } from 'node:http';
 
-const MAX_BUFFERED = 1024 * 1024;
+export const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 /** How long a browser waits before reconnecting (EventSource's `retry`). */
 const RETRY_MS = 2_000;
@@ -20,6 +20,8 @@ export class SseHub {
 
   /** Starts the stream on `res` and sends it `first` (its snapshot) before any broadcast. */
   add(res: ServerResponse, first: { event: string; data: unknown }): void {
+    // The browser left while its snapshot was being read.
+    if (res.destroyed) return;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -50,7 +52,7 @@ export class SseHub {
   }
 
   private write(res: ServerResponse, text: string): void {
-    if (res.writableLength > MAX_BUFFERED) {
+    if (res.destroyed || res.writableLength > MAX_BUFFERED) {
       this.remove(res);
       res.destroy();
       return;
