@@ -202,6 +202,29 @@ describe.skipIf(!runs)('the live page in Chromium', () => {
       .toEqual([alice.id, bob.id].sort());
   });
 
+  it('when its HTTP server restarts, the page reconnects by itself with its cookie and catches up', async () => {
+    const page = await openPage();
+    const port = api!.port;
+    await api!.close();
+    await page.locator('#status[data-state="reconnecting"]').waitFor();
+    // A transfer while the page is cut off.
+    const calls = await setUpAttendedCalls(h!);
+    const { summary } = await referAttended(h!, calls.bobFirst.id, calls.bobConsult.id);
+    api = await startHttpServer({ service: h!.service, config: { host: '127.0.0.1', port, token: TOKEN }, logger: h!.logs.logger });
+    await page.locator('#status[data-state="live"]').waitFor({ timeout: 10_000 });
+    await expect.poll(() => card(page, 'finished', summary.transferId).getAttribute('data-result')).toBe('completed');
+    expect(page.url()).toBe(`${api.url}/`);
+  });
+
+  it('when the token changed meanwhile, the page says to reload it instead of retrying for ever', async () => {
+    const page = await openPage();
+    const port = api!.port;
+    await api!.close();
+    api = await startHttpServer({ service: h!.service, config: { host: '127.0.0.1', port, token: `${TOKEN}-new` }, logger: h!.logs.logger });
+    await page.locator('#status[data-state="closed"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#status').textContent()).toMatch(/reload the page/);
+  });
+
   it('shows caller names from phones as text, never as markup', async () => {
     const page = await openPage();
     const hostile = '<img src=x onerror="window.pwned=1">Mallory & <b>co</b>';

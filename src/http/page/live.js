@@ -9,7 +9,10 @@ const status = document.getElementById('status');
 
 const source = new EventSource('live');
 source.addEventListener('open', () => setStatus('live', 'live'));
-source.addEventListener('error', () => setStatus('reconnecting', 'reconnecting…'));
+// EventSource retries by itself, except after an answer other than 200 (a 401 when the token changed).
+source.addEventListener('error', () =>
+  source.readyState === EventSource.CLOSED ? setStatus('closed', 'disconnected: reload the page (with ?token= if the token changed)') : setStatus('reconnecting', 'reconnecting…'),
+);
 on('snapshot', ({ transfers, calls }) => {
   state.inFlight = new Map(transfers.inFlight.map((t) => [t.transferId, t]));
   state.finished = transfers.finished;
