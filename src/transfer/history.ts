@@ -167,8 +167,13 @@ export class TransferHistory implements TransferObserver {
   finished(summary: TransferSummary): void;
   finished(summary?: TransferSummary): FinishedView[] | void {
     if (summary) return this.record(summary);
+    return this.latestFinished(this.count);
+  }
+
+  /** The `limit` most recent finished transfers, most recent first (copies only those). */
+  latestFinished(limit: number): FinishedView[] {
     const out: FinishedView[] = [];
-    for (let i = 1; i <= this.count; i++) {
+    for (let i = 1; i <= Math.min(limit, this.count); i++) {
       const view = this.ring[(this.next - i + this.size) % this.size]!;
       out.push({ ...view, sipfrags: [...view.sipfrags], bridgeIds: [...view.bridgeIds], steps: view.steps.map(copyStep) });
     }

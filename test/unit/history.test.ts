@@ -190,4 +190,15 @@ describe('TransferHistory', () => {
     expect(ends).toEqual(['t1:failed', 't2:completed']);
     expect(h.finished()).toEqual([]);
   });
+
+  it('gives the latest finished transfers alone, most recent first', () => {
+    const h = new TransferHistory({ size: 3 });
+    for (const id of ['t1', 't2', 't3', 't4']) {
+      h.started(start(id));
+      h.finished(summary(id));
+    }
+    expect(h.latestFinished(2).map((t) => t.transferId)).toEqual(['t4', 't3']);
+    expect(h.latestFinished(10).map((t) => t.transferId)).toEqual(['t4', 't3', 't2']);
+    expect(h.latestFinished(0)).toEqual([]);
+  });
 });

@@ -22,7 +22,7 @@ const PAGE_CALLS = 200;
 const CALLS_INTERVAL_MS = 1000;
 
 export interface LiveRoutesOptions {
-  history: Pick<TransferHistory, 'inFlight' | 'finished' | 'subscribe'>;
+  history: Pick<TransferHistory, 'inFlight' | 'latestFinished' | 'subscribe'>;
   store: Pick<RegistryStore, 'listChannels' | 'listBridges'>;
   /** How often the calls are read while a browser watches (tests shorten it). */
   callsIntervalMs?: number;
@@ -78,7 +78,7 @@ export const liveRoutes: FastifyPluginAsync<LiveRoutesOptions> = async (app, { h
   // No HEAD twin: a HEAD request would hold an event stream open for nothing.
   app.get('/live', { exposeHeadRoute: false }, async (_request, reply) => {
     const calls = await refreshCalls();
-    const snapshot = { transfers: { inFlight: history.inFlight(), finished: history.finished().slice(0, PAGE_FINISHED) }, calls };
+    const snapshot = { transfers: { inFlight: history.inFlight(), finished: history.latestFinished(PAGE_FINISHED) }, calls };
     reply.hijack();
     hub.add(reply.raw, { event: 'snapshot', data: snapshot });
     ticker ??= setInterval(() => void tick(), callsIntervalMs).unref();
