@@ -1,15 +1,18 @@
 // The HTTP API as a fastify instance, not yet listening (tests can inject).
 // Routes: /healthz, /readyz and /openapi.json (always open), /metrics, /calls,
-// /transfers and the transfer API (behind HTTP_TOKEN when it is set). Fastify logs through our logger, at
-// warn or above, and never logs requests (nor their Authorization header).
+// /transfers and the transfer API, the live page / and its /live feed (behind
+// HTTP_TOKEN when it is set). Fastify logs through our logger, at warn or
+// above, and never logs requests (nor their Authorization header).
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HttpConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { TransferHistory } from '../transfer/history.js';
-import { bearerAuth } from './auth.js';
+import { tokenAuth } from './auth.js';
 import { callsRoutes, type CallsRoutesOptions } from './routes/calls.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { liveRoutes, type LiveRoutesOptions } from './routes/live.js';
 import { metricsRoutes, type MetricsRoutesOptions } from './routes/metrics.js';
+import { pageRoutes } from './routes/page.js';
 import { transfersRoutes, type TransfersRoutesOptions } from './routes/transfers.js';
 import { transferApiRoutes, type TransferApi } from './routes/transfer-api.js';
 import { openApiRoutes } from './routes/openapi.js';
@@ -21,7 +24,7 @@ import { openApiRoutes } from './routes/openapi.js';
 export interface HttpService extends Readiness {
   readonly registry: { readonly store: CallsRoutesOptions['store'] };
   readonly metrics: MetricsRoutesOptions['metrics'];
-  readonly history: TransfersRoutesOptions['history'] & Pick<TransferHistory, 'get'>;
+  readonly history: TransfersRoutesOptions['history'] & LiveRoutesOptions['history'] & Pick<TransferHistory, 'get'>;
   readonly transfers: TransferApi;
 }
 
@@ -43,7 +46,7 @@ export function buildHttpApp({ service, config, logger }: HttpAppOptions): Fasti
   });
 
   // Before the routes, so that it applies to every one of them (and to 404s).
-  if (config.token) app.addHook('onRequest', bearerAuth(config.token));
+  if (config.token) app.addHook('onRequest', tokenAuth(config.token));
 
   // First: it records every route registered after it.
   app.register(openApiRoutes);
@@ -52,6 +55,8 @@ export function buildHttpApp({ service, config, logger }: HttpAppOptions): Fasti
   app.register(callsRoutes, { store: service.registry.store });
   app.register(transfersRoutes, { history: service.history });
   app.register(transferApiRoutes, { transfers: service.transfers, history: service.history });
+  app.register(pageRoutes);
+  app.register(liveRoutes, { history: service.history, store: service.registry.store });
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

@@ -54,6 +54,14 @@ interface Entry {
 
 export const DEFAULT_MAX_STEPS = 200;
 
+/** What a watcher of the history (the live page's feed) hears, as it is recorded. */
+export type HistoryEvent =
+  | { type: 'started'; transfer: InFlightView }
+  | { type: 'step'; transferId: string; step: StepView }
+  | { type: 'finished'; transfer: FinishedView };
+
+export type HistoryListener = (event: HistoryEvent) => void;
+
 export class TransferHistory implements TransferObserver {
   readonly size: number;
   private readonly maxSteps: number;
@@ -62,6 +70,7 @@ export class TransferHistory implements TransferObserver {
   private readonly ring: (FinishedView | undefined)[];
   private next = 0;
   private count = 0;
+  private readonly listeners = new Set<HistoryListener>();
 
   constructor(options: HistoryOptions) {
     if (!Number.isInteger(options.size) || options.size < 0) throw new RangeError(`history size must be a whole number >= 0, not ${options.size}`);
@@ -81,6 +90,24 @@ export class TransferHistory implements TransferObserver {
       startedAt: t.startedAt,
     };
     this.active.set(t.transferId, { start, sipfrags: [], steps: [], droppedSteps: 0 });
+    if (this.listeners.size) this.emit({ type: 'started', transfer: { ...start, sipfrags: [], steps: [], droppedSteps: 0 } });
+  }
+
+  /** Calls `listener` with each start, kept step and end from now on; returns the unsubscribe. */
+  subscribe(listener: HistoryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: HistoryEvent): void {
+    // A listener's failure must not stop the others, nor the transfer being recorded.
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        this.listeners.delete(listener);
+      }
+    }
   }
 
   step(s: TransferStep): void {
@@ -92,15 +119,17 @@ export class TransferHistory implements TransferObserver {
       entry.droppedSteps++;
       return;
     }
-    entry.steps.push({ at: s.at, step: s.step, level: s.level, message: s.message, fields: s.fields });
+    const view: StepView = { at: s.at, step: s.step, level: s.level, message: s.message, fields: s.fields };
+    entry.steps.push(view);
+    if (this.listeners.size) this.emit({ type: 'step', transferId: s.transferId, step: copyStep(view) });
   }
 
   private record(summary: TransferSummary): void {
     const entry = this.active.get(summary.transferId);
     this.active.delete(summary.transferId);
-    if (this.size === 0) return;
+    if (this.size === 0 && !this.listeners.size) return;
     const start = entry?.start;
-    this.ring[this.next] = {
+    const view: FinishedView = {
       transferId: summary.transferId,
       kind: summary.kind,
       origin: start?.origin ?? 'refer',
@@ -117,6 +146,9 @@ export class TransferHistory implements TransferObserver {
       steps: entry?.steps ?? [],
       droppedSteps: entry?.droppedSteps ?? 0,
     };
+    if (this.listeners.size) this.emit({ type: 'finished', transfer: { ...view, steps: view.steps.map(copyStep) } });
+    if (this.size === 0) return;
+    this.ring[this.next] = view;
     this.next = (this.next + 1) % this.size;
     this.count = Math.min(this.count + 1, this.size);
   }
@@ -147,8 +179,13 @@ export class TransferHistory implements TransferObserver {
   finished(summary: TransferSummary): void;
   finished(summary?: TransferSummary): FinishedView[] | void {
     if (summary) return this.record(summary);
+    return this.latestFinished(this.count);
+  }
+
+  /** The `limit` most recent finished transfers, most recent first (copies only those). */
+  latestFinished(limit: number): FinishedView[] {
     const out: FinishedView[] = [];
-    for (let i = 1; i <= this.count; i++) {
+    for (let i = 1; i <= Math.min(limit, this.count); i++) {
       const view = this.ring[(this.next - i + this.size) % this.size]!;
       out.push({ ...view, sipfrags: [...view.sipfrags], bridgeIds: [...view.bridgeIds], steps: view.steps.map(copyStep) });
     }

@@ -158,4 +158,48 @@ describe('TransferHistory', () => {
     expect(() => new TransferHistory({ size: -1 })).toThrow(RangeError);
     expect(() => new TransferHistory({ size: 1.5 })).toThrow(RangeError);
   });
+
+  it('tells its subscribers each start, kept step and end, until they unsubscribe', () => {
+    const h = new TransferHistory({ size: 10, maxSteps: 1 });
+    const heard: unknown[] = [];
+    const unsubscribe = h.subscribe((e) => heard.push(e.type === 'step' ? [e.type, e.transferId, e.step.step] : [e.type, e.transfer.transferId, e.transfer.steps.length]));
+    h.started(start('t1'));
+    h.step(step('t1', 'requested'));
+    // Beyond maxSteps: counted, not kept, so not told either.
+    h.step(step('t1', 'dial'));
+    h.finished(summary('t1'));
+    unsubscribe();
+    h.started(start('t2'));
+    expect(heard).toEqual([
+      ['started', 't1', 0],
+      ['step', 't1', 'requested'],
+      ['finished', 't1', 1],
+    ]);
+  });
+
+  it('tells subscribers of ends even when it keeps no finished transfer, and drops a subscriber that throws', () => {
+    const h = new TransferHistory({ size: 0 });
+    const ends: string[] = [];
+    h.subscribe(() => {
+      throw new Error('broken page');
+    });
+    h.subscribe((e) => e.type === 'finished' && ends.push(`${e.transfer.transferId}:${e.transfer.result}`));
+    h.started(start('t1'));
+    h.finished(summary('t1', { result: 'failed' }));
+    h.started(start('t2'));
+    h.finished(summary('t2'));
+    expect(ends).toEqual(['t1:failed', 't2:completed']);
+    expect(h.finished()).toEqual([]);
+  });
+
+  it('gives the latest finished transfers alone, most recent first', () => {
+    const h = new TransferHistory({ size: 3 });
+    for (const id of ['t1', 't2', 't3', 't4']) {
+      h.started(start(id));
+      h.finished(summary(id));
+    }
+    expect(h.latestFinished(2).map((t) => t.transferId)).toEqual(['t4', 't3']);
+    expect(h.latestFinished(10).map((t) => t.transferId)).toEqual(['t4', 't3', 't2']);
+    expect(h.latestFinished(0)).toEqual([]);
+  });
 });
