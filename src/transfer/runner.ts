@@ -344,7 +344,7 @@ class TransferRun {
   private prepareConnectedLines({ transfereeIds, with: others }: NonNullable<Ending['nowTalking']>): Promise<ConnectedLineTelling | undefined> {
     const { deps, journal } = this.ctx;
     const otherIds = others === 'new-leg' ? (this.leg ? [this.leg.channelId] : []) : others;
-    return ConnectedLineTelling.prepare({ rest: deps.rest, store: deps.registry.store, journal }, [transfereeIds, otherIds]);
+    return ConnectedLineTelling.prepare({ rest: deps.rest, store: deps.registry.store, journal }, [transfereeIds, otherIds], this.ctx.sourceId);
   }
 
   // The phone's leg must leave the call even if Asterisk will not hang it
