@@ -61,9 +61,11 @@ export function connectedLineValue(id: CallerId): string | undefined {
 /**
  * Each of the two sides now talking is told the other's identity. Only a
  * one-to-one call has one "other party": with several on a side nobody is
- * told anything. A phone is never told it talks to itself.
+ * told anything. A phone is never told it talks to itself, nor to one of
+ * `gone` (the transferer's numbers: a leg dialled by another application
+ * for the transferer's call carries the transferer's caller id).
  */
-export function decideConnectedLines(a: Party[], b: Party[]): ConnectedLineDecision {
+export function decideConnectedLines(a: Party[], b: Party[], gone: string[] = []): ConnectedLineDecision {
   if (a.length !== 1 || b.length !== 1) return { sets: [], skipped: [`not a two-party call (${a.length} with ${b.length})`] };
   const [one, other] = [a[0]!, b[0]!];
   const decision: ConnectedLineDecision = { sets: [], skipped: [] };
@@ -74,6 +76,7 @@ export function decideConnectedLines(a: Party[], b: Party[]): ConnectedLineDecis
     const value = connectedLineValue(identityOf(about));
     if (value === undefined) decision.skipped.push(`${to.channelId}: ${about.channelId} has no number to show`);
     else if (identityOf(about).number === identityOf(to).number) decision.skipped.push(`${to.channelId}: the other party has its own number`);
+    else if (gone.includes(identityOf(about).number)) decision.skipped.push(`${to.channelId}: the other party has the transferer's number`);
     else decision.sets.push({ channelId: to.channelId, value });
   }
   return decision;

@@ -487,7 +487,7 @@ class TransferRun {
     const { deps, journal } = this.ctx;
     const newLeg = this.leg?.channelId ?? this.consultation.targetId;
     const otherIds = others === 'new-leg' ? (newLeg !== undefined ? [newLeg] : []) : others;
-    return ConnectedLineTelling.prepare({ rest: deps.rest, store: deps.registry.store, journal }, [transfereeIds, otherIds]);
+    return ConnectedLineTelling.prepare({ rest: deps.rest, store: deps.registry.store, journal }, [transfereeIds, otherIds], this.ctx.sourceId);
   }
 
   // The phone's leg must leave the call even if Asterisk will not hang it

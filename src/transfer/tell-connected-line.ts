@@ -9,7 +9,7 @@ import { isAriError } from '../ari/errors.js';
 import type { AriRestClient } from '../ari/rest-client.js';
 import { DIALLED_PARTY_VAR } from '../legs/dialer.js';
 import type { RegistryStore } from '../registry/types.js';
-import { callerIdFixes, decideConnectedLines, type ConnectedLineSet, type Party } from './connected-line.js';
+import { callerIdFixes, decideConnectedLines, identityOf, type ConnectedLineSet, type Party } from './connected-line.js';
 import type { StepJournal } from './journal.js';
 
 export interface ConnectedLineDeps {
@@ -38,18 +38,22 @@ export class ConnectedLineTelling {
   private constructor(
     private readonly deps: ConnectedLineDeps,
     private readonly parties: [Party[], Party[]],
+    private readonly transfererNumbers: string[],
   ) {}
 
-  /** Before the phone's legs leave: reads both sides and puts right the caller id of dialled legs. */
-  static async prepare(deps: ConnectedLineDeps, sides: [string[], string[]]): Promise<ConnectedLineTelling | undefined> {
+  /** Before the phone's legs leave: reads both sides (and the transferer) and puts right the caller id of dialled legs. */
+  static async prepare(deps: ConnectedLineDeps, sides: [string[], string[]], transfererId: string): Promise<ConnectedLineTelling | undefined> {
     let parties: [Party[], Party[]];
+    // A transferer already gone (hung up after its REFER) excludes nobody.
+    const transferer = partyOf(deps.rest, transfererId).catch(() => undefined);
     try {
       parties = [await Promise.all(sides[0].map((id) => partyOf(deps.rest, id))), await Promise.all(sides[1].map((id) => partyOf(deps.rest, id)))];
     } catch (err) {
       deps.journal.warn('connected-line', { err, channelIds: sides.flat() }, 'could not read the parties: phones not told whom they talk to');
       return undefined;
     }
-    const telling = new ConnectedLineTelling(deps, parties);
+    const gone = await transferer;
+    const telling = new ConnectedLineTelling(deps, parties, gone ? [identityOf(gone).number] : []);
     await telling.setAll(callerIdFixes(parties.flat()), 'CALLERID(all)', 'dialled leg\'s caller id set to its party');
     return telling;
   }
@@ -57,7 +61,7 @@ export class ConnectedLineTelling {
   /** Once `leaving` have left their bridge (or after LEAVE_WAIT_MS): each phone is told whom it talks to. */
   async afterLeaving(leaving: string[]): Promise<void> {
     await this.leftOrLate(leaving);
-    const { sets, skipped } = decideConnectedLines(...this.parties);
+    const { sets, skipped } = decideConnectedLines(...this.parties, this.transfererNumbers);
     if (skipped.length > 0) this.deps.journal.info('connected-line', { skipped }, 'some phones are not told whom they talk to');
     await this.setAll(sets, 'CONNECTEDLINE(all)', 'phone told whom it talks to');
   }

@@ -49,9 +49,14 @@ describe('attended transfer', () => {
       [calls.alice.id, 'websocket'],
       ['channel_answered', 'websocket'],
     ]);
-    // Once Asterisk has echoed the 200: both of bob's legs and the emptied bridge go, in parallel.
-    // (The phones' connected-line updates go beside them, with no order to keep: e2e/connected-line tests them.)
-    expect(names.slice(5).filter((n) => n !== 'connected-line').sort()).toEqual(['destroy-bridge', 'hangup', 'hangup']);
+    // Once Asterisk has echoed the 200: both of bob's legs and the emptied bridge go, in parallel;
+    // then connected line: carol is told alice; alice is not told carol's leg's caller id, which
+    // is bob's (the test dialled it as an application would, without ARI_TRANSFER_DIALLED).
+    expect(names.slice(5, 8).sort()).toEqual(['destroy-bridge', 'hangup', 'hangup']);
+    expect(seen.slice(8).map((s) => [s.step, s.message, s.fields.value ?? s.fields.skipped])).toEqual([
+      ['connected-line', 'some phones are not told whom they talk to', [`${calls.alice.id}: the other party has the transferer's number`]],
+      ['connected-line', 'phone told whom it talks to', '"Alice" <alice>'],
+    ]);
   });
 
   // Was a bug (src/transfer/attended-executor.ts executeAttended): the replaced

@@ -68,6 +68,13 @@ describe('decideConnectedLines', () => {
       skipped: ['carol: anon has no number to show'],
     });
   });
+  it('nor that it talks to the transferer who just left (a leg another application dialled for his call carries his caller id)', () => {
+    const carolByApp: Party = { channelId: 'carol', caller: { name: 'Bob', number: '1002' }, dialled: undefined };
+    expect(decideConnectedLines([alice], [carolByApp], ['1002'])).toEqual({
+      sets: [{ channelId: 'carol', value: '"Alice" <1001>' }],
+      skipped: ["alice: the other party has the transferer's number"],
+    });
+  });
 });
 
 describe('callerIdFixes', () => {
