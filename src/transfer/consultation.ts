@@ -88,23 +88,23 @@ export class Consultation {
     if (outcome === 'transferees') return { type: 'transferees-gone' };
     if (outcome === 'aborted') return { type: 'shutdown' };
     if ('command' in outcome) return { type: 'command', command: outcome.command };
-    return outcome.answered ? { type: 'leg-answered' } : { type: 'leg-failed', failure: outcome.failure, detail: outcome.detail };
+    if (!outcome.answered) return { type: 'leg-failed', failure: outcome.failure, detail: outcome.detail };
+    // Joined before the state says "consulted": from then on the two talk.
+    await this.ring(c.sourceId, false);
+    try {
+      await deps.rest.addChannel(c.consultBridgeId, leg.channelId);
+    } catch (err) {
+      journal.error('join', { err, channelId: leg.channelId, bridgeId: c.consultBridgeId }, 'the target could not join the transferer');
+      return { type: 'leg-failed', failure: 'error', detail: 'the target answered but could not join the transferer' };
+    }
+    journal.info('join', { channelId: leg.channelId, bridgeId: c.consultBridgeId }, 'the target talks to the transferer');
+    return { type: 'leg-answered' };
   }
 
   /** S and the target talk in BC, until the API, or a hang-up, decides. */
-  async talk(c: ConsultPlan): Promise<Stimulus> {
+  async talk(): Promise<Stimulus> {
     const { ctx } = this.host;
-    const { deps, journal } = ctx;
-    const legId = this.leg!.channelId;
-    await this.ring(c.sourceId, false);
-    try {
-      await deps.rest.addChannel(c.consultBridgeId, legId);
-    } catch (err) {
-      journal.error('join', { err, channelId: legId, bridgeId: c.consultBridgeId }, 'the target could not join the transferer');
-      return { type: 'target-gone' };
-    }
-    journal.info('join', { channelId: legId, bridgeId: c.consultBridgeId }, 'the target talks to the transferer');
-    const target = await this.watch([legId]);
+    const target = await this.watch([this.leg!.channelId]);
     const next = await Promise.race([
       ctx.command().then((command): Stimulus => ({ type: 'command', command })),
       this.transferer!.ended.then((): Stimulus => ({ type: 'transferer-gone' })),

@@ -129,7 +129,7 @@ class TransferRun {
       case TransferState.Consulting:
         return this.consultation.consult(t.consult);
       case TransferState.Consulted:
-        return this.consultation.talk(t.consult);
+        return this.consultation.talk();
       case TransferState.Completing:
         return this.consultation.complete(t.consult);
       case TransferState.Returning:
