@@ -395,8 +395,8 @@ export class AriState {
       const [a, c] = b.channels.map((id) => this.channels.get(id));
       if (a && c) {
         const [toA, toC] = [{ ...c.caller }, { ...a.caller }];
-        this.updateConnectedLine(a, toA, true, false);
-        this.updateConnectedLine(c, toC, true, false);
+        this.updateConnectedLine(a, toA, true);
+        this.updateConnectedLine(c, toC, true);
       }
     }
   }
@@ -405,16 +405,14 @@ export class AriState {
    * A channel's connected line changes (CONNECTEDLINE() written, or a bridge's
    * update): the phone is sent it unless `indicate` is false (the i option) or
    * it equals the last one indicated (connected-line/README.md: redundant
-   * updates are dropped). `event`: ChannelConnectedLine when the value changed.
-   * Known gap: Asterisk emits it for a bridge's own update too (recorded at a
-   * join); the emulator does not (nothing here listens for it, and emitting it
-   * made the 500-call load test miss outcomes, not understood yet).
+   * updates are dropped). ChannelConnectedLine when the value changed, for a
+   * bridge's own update too, as Asterisk does (recorded at a join).
    */
-  updateConnectedLine(ch: ChannelRecord, id: CallerId, indicate: boolean, event = true): void {
+  updateConnectedLine(ch: ChannelRecord, id: CallerId, indicate: boolean): void {
     const same = (x: CallerId | undefined) => x !== undefined && x.name === id.name && x.number === id.number;
     const changed = !same(ch.connected);
     ch.connected = { ...id };
-    if (changed && event) this.hub.emit(build.channelConnectedLine(this.snap(ch)), this.chScope(ch));
+    if (changed) this.hub.emit(build.channelConnectedLine(this.snap(ch)), this.chScope(ch));
     if (!indicate || same(ch.indicatedConnected)) return;
     ch.indicatedConnected = { ...id };
     ch.connectedLineUpdates.push({ ...id });
