@@ -16,10 +16,11 @@ export type HangUpResult =
   | { gone: true; how: 'hung up' | 'already hung up by the phone' | 'already gone' }
   | { gone: false; err: unknown };
 
-export async function hangUpLeg(channelId: string, { rest, registry }: HangUpContext): Promise<HangUpResult> {
+/** `reason`: ARI's name of the cause the phone is told (its BYE's Reason header). */
+export async function hangUpLeg(channelId: string, { rest, registry }: HangUpContext, reason = 'normal'): Promise<HangUpResult> {
   if ((await registry.store.getChannel(channelId))?.hangingUp) return { gone: true, how: 'already hung up by the phone' };
   try {
-    await withRetries(() => rest.hangup(channelId, 'normal'));
+    await withRetries(() => rest.hangup(channelId, reason));
     return { gone: true, how: 'hung up' };
   } catch (err) {
     if (isAriError(err, 404)) return { gone: true, how: 'already gone' };

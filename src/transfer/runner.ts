@@ -425,19 +425,8 @@ class TransferRun {
 
   /** The recall failed too: the transferees' call ends, with its cause. */
   private async endRecalled(plan: LegPlan, reason: string, detail: string): Promise<Stimulus> {
-    const { deps, journal } = this.ctx;
     await stopHold(plan.transfereeIds, this.holdContext());
-    await Promise.all(
-      plan.transfereeIds.map(async (id) => {
-        try {
-          await withRetries(() => deps.rest.hangup(id, reason));
-          journal.info('hangup', { channelId: id, reason }, 'recall failed too: transferee hung up');
-        } catch (err) {
-          if (isAriError(err, 404)) journal.info('hangup', { channelId: id }, 'transferee already gone');
-          else journal.error('hangup', { err, channelId: id }, 'could not hang up the transferee');
-        }
-      }),
-    );
+    await Promise.all(plan.transfereeIds.map((id) => this.hangUp(id, reason)));
     return { type: 'recalled', answered: false, detail };
   }
 
@@ -522,9 +511,9 @@ class TransferRun {
   }
 
   /** Resolves true once the leg is gone or going. */
-  private async hangUp(channelId: string): Promise<boolean> {
-    const r = await hangUpLeg(channelId, this.ctx.deps);
-    if (r.gone) this.ctx.journal.info('hangup', { channelId }, r.how === 'hung up' ? 'leg hung up' : `leg ${r.how}`);
+  private async hangUp(channelId: string, reason?: string): Promise<boolean> {
+    const r = await hangUpLeg(channelId, this.ctx.deps, reason);
+    if (r.gone) this.ctx.journal.info('hangup', { channelId, ...(reason ? { reason } : {}) }, r.how === 'hung up' ? 'leg hung up' : `leg ${r.how}`);
     else this.ctx.journal.error('hangup', { err: r.err, channelId }, 'could not hang up the leg');
     return r.gone;
   }
