@@ -13,25 +13,7 @@ export async function gatherTopology(
   pendingDials: PendingDials,
 ): Promise<TopologySnapshot> {
   const { store } = registry;
-  const channels = new Map<string, ChannelRecord>();
-  const bridges = new Map<string, BridgeRecord>();
-
-  const addChannel = async (id: string) => {
-    if (channels.has(id)) return channels.get(id);
-    const record = await store.getChannel(id);
-    if (record) channels.set(id, record);
-    return record;
-  };
-  // A bridge and everyone in it.
-  const addBridge = async (id: string | undefined) => {
-    if (!id || bridges.has(id)) return;
-    const bridge = await store.getBridge(id);
-    if (!bridge) return;
-    bridges.set(bridge.id, bridge);
-    await Promise.all(bridge.channelIds.map(addChannel));
-  };
-  const addLeg = async (id: string) => addBridge((await addChannel(id))?.bridgeId);
-
+  const { channels, bridges, addLeg, addBridge } = snapshotReader(registry);
   await addLeg(event.referred_by.source_channel.id);
   // The transferer may have left already (a BYE right after the 202): the
   // bridge it sent the REFER from still holds its transferees.
@@ -75,18 +57,29 @@ async function lookElsewhere(otherNodes: NonNullable<CallRegistry['otherNodes']>
 
 /** For the API: a channel, its bridge and everyone in it. */
 export async function gatherAround(channelId: string, registry: CallRegistry): Promise<TopologySnapshot> {
-  const { store } = registry;
+  const { channels, bridges, addLeg } = snapshotReader(registry);
+  await addLeg(channelId);
+  return { channels, bridges, callIdCandidates: [], ringingLegs: new Map() };
+}
+
+/** Registry reads into one snapshot, each record read once. */
+function snapshotReader({ store }: CallRegistry) {
   const channels = new Map<string, ChannelRecord>();
   const bridges = new Map<string, BridgeRecord>();
-  const source = await store.getChannel(channelId);
-  if (source) channels.set(source.id, source);
-  const bridge = source?.bridgeId === undefined ? undefined : await store.getBridge(source.bridgeId);
-  if (bridge) {
+  const addChannel = async (id: string) => {
+    if (channels.has(id)) return channels.get(id);
+    const record = await store.getChannel(id);
+    if (record) channels.set(id, record);
+    return record;
+  };
+  // A bridge and everyone in it.
+  const addBridge = async (id: string | undefined) => {
+    if (!id || bridges.has(id)) return;
+    const bridge = await store.getBridge(id);
+    if (!bridge) return;
     bridges.set(bridge.id, bridge);
-    for (const id of bridge.channelIds) {
-      const c = id === channelId ? source : await store.getChannel(id);
-      if (c) channels.set(id, c);
-    }
-  }
-  return { channels, bridges, callIdCandidates: [], ringingLegs: new Map() };
+    await Promise.all(bridge.channelIds.map(addChannel));
+  };
+  const addLeg = async (id: string) => addBridge((await addChannel(id))?.bridgeId);
+  return { channels, bridges, addChannel, addBridge, addLeg };
 }
