@@ -23,18 +23,17 @@
 // <name>.<phone>.sipp-messages.txt.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { AriClient, channelIdOf, ev, ScenarioLog, type AriEvent, type EventSocket } from '../recorder/ari-log.js';
 import { CONFIG_DEFAULTS, type AsteriskTarget } from './asterisk-target.js';
 import { until } from './harness.js';
-import { findAsterisk, LocalAsterisk } from './local-asterisk.js';
+import type { LocalAsterisk } from './local-asterisk.js';
+import { onOwnAsterisk, startOwnAsterisk } from './own-asterisk.js';
 import { exitOf, SippPhone } from './phones.js';
 import { parseTimedSippMessages, type TimedSipMessage } from './sipp-messages.js';
 
 const { app, username, password } = CONFIG_DEFAULTS;
 const TRACES = process.env.CONNECTED_LINE_TRACES;
-const CONFIG_DIR = fileURLToPath(new URL('../../asterisk-config', import.meta.url));
 
 /** What a phone says it allows: without UPDATE (connected line comes as re-INVITE), and with it. */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, OPTIONS';
@@ -42,14 +41,6 @@ const ALLOW_UPDATE = `${ALLOW}, UPDATE`;
 /** How long a phone must stay unbothered to count as "received nothing". */
 const QUIET_MS = 1500;
 
-const install = (() => {
-  try {
-    return findAsterisk();
-  } catch (err) {
-    return (err as Error).message;
-  }
-})();
-const onLocalAsterisk = typeof install === 'string' ? describe.skip : describe;
 
 type Phone = '1001' | '1002' | '1003' | '1004';
 
@@ -120,7 +111,7 @@ interface Call {
   atJoin: { alice: Update[]; callee: Update[] };
 }
 
-onLocalAsterisk('connected line on the real Asterisk (raw ARI, no service)', () => {
+onOwnAsterisk('connected line on the real Asterisk (raw ARI, no service)', () => {
   let asterisk: LocalAsterisk;
   let target: AsteriskTarget;
   let log: ScenarioLog;
@@ -240,8 +231,7 @@ onLocalAsterisk('connected line on the real Asterisk (raw ARI, no service)', () 
   }
 
   beforeAll(async () => {
-    if (typeof install === 'string') return;
-    asterisk = await LocalAsterisk.start(install, CONFIG_DIR, { configure: connectedLineOn });
+    asterisk = await startOwnAsterisk(connectedLineOn);
     target = asterisk.target;
   }, 60_000);
 

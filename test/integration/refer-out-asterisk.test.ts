@@ -17,29 +17,20 @@
 // SIP messages there (test/fixtures/traces/refer-out/ was recorded so).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { AriClient, channelIdOf, ev, ScenarioLog, type AriEvent, type EventSocket } from '../recorder/ari-log.js';
 import { CONFIG_DEFAULTS, type AsteriskTarget } from './asterisk-target.js';
 import { addCarrierTrunk, CARRIER } from './carrier-trunk.js';
 import { until } from './harness.js';
-import { findAsterisk, LocalAsterisk } from './local-asterisk.js';
+import type { LocalAsterisk } from './local-asterisk.js';
+import { onOwnAsterisk, startOwnAsterisk } from './own-asterisk.js';
 import { exitOf, SippPhone } from './phones.js';
 import { parseTimedSippMessages, received } from './sipp-messages.js';
 
 const { app, username, password } = CONFIG_DEFAULTS;
 const TRACES = process.env.REFER_OUT_TRACES;
-const CONFIG_DIR = fileURLToPath(new URL('../../asterisk-config', import.meta.url));
 const OFF_PLATFORM = 'sip:0612345678@carrier.example';
 
-const install = (() => {
-  try {
-    return findAsterisk();
-  } catch (err) {
-    return (err as Error).message;
-  }
-})();
-const onLocalAsterisk = typeof install === 'string' ? describe.skip : describe;
 
 interface Channel {
   id: string;
@@ -55,7 +46,7 @@ interface Call {
   bobPhone: SippPhone;
 }
 
-onLocalAsterisk('REFER out on the real Asterisk (raw ARI, no service)', () => {
+onOwnAsterisk('REFER out on the real Asterisk (raw ARI, no service)', () => {
   let asterisk: LocalAsterisk;
   let target: AsteriskTarget;
   let log: ScenarioLog;
@@ -181,8 +172,7 @@ onLocalAsterisk('REFER out on the real Asterisk (raw ARI, no service)', () => {
   });
 
   beforeAll(async () => {
-    if (typeof install === 'string') return;
-    asterisk = await LocalAsterisk.start(install, CONFIG_DIR, { configure: addCarrierTrunk });
+    asterisk = await startOwnAsterisk(addCarrierTrunk);
     target = asterisk.target;
   }, 60_000);
 

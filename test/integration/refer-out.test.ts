@@ -16,30 +16,21 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { TransferService } from '../../src/service.js';
 import { captureLogs } from '../helpers/log-capture.js';
 import type { AsteriskTarget } from './asterisk-target.js';
 import { addCarrierTrunk, CARRIER } from './carrier-trunk.js';
 import { AriProbe, until } from './harness.js';
-import { findAsterisk, LocalAsterisk } from './local-asterisk.js';
+import type { LocalAsterisk } from './local-asterisk.js';
+import { onOwnAsterisk, startOwnAsterisk } from './own-asterisk.js';
 import { exitOf, SippPhone, type PhoneOptions } from './phones.js';
 import { received, receivedSipfrags } from './sipp-messages.js';
 
-const CONFIG_DIR = fileURLToPath(new URL('../../asterisk-config', import.meta.url));
 const NUMBER = '0612345678';
 const WEBHOOK_SECRET = 'refer-out-test-secret';
 
-const install = (() => {
-  try {
-    return findAsterisk();
-  } catch (err) {
-    return (err as Error).message;
-  }
-})();
-const onLocalAsterisk = typeof install === 'string' ? describe.skip : describe;
 
 /** The carrier trunk, and the number's endpoint at carol's port (the fallback's route). */
 function configure(etc: string): void {
@@ -59,7 +50,7 @@ interface Webhook {
   sipfrags?: number[];
 }
 
-onLocalAsterisk('REFER out with the service on the real Asterisk', () => {
+onOwnAsterisk('REFER out with the service on the real Asterisk', () => {
   let asterisk: LocalAsterisk;
   let t: AsteriskTarget;
   let ari: AriProbe;
@@ -96,8 +87,7 @@ onLocalAsterisk('REFER out with the service on the real Asterisk', () => {
   }
 
   beforeAll(async () => {
-    if (typeof install === 'string') return;
-    asterisk = await LocalAsterisk.start(install, CONFIG_DIR, { configure });
+    asterisk = await startOwnAsterisk(configure);
     t = asterisk.target;
     ari = new AriProbe(t);
     hooks = createServer((req, res) => {
